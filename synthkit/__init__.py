@@ -8,6 +8,13 @@ Public API::
 """
 __version__ = "0.1.0"
 
-from synthkit.hub import list_models, load  # noqa: E402,F401
-
 __all__ = ["__version__", "list_models", "load"]
+
+
+def __getattr__(name: str):
+    # Imported lazily so that `import synthkit` (and `synthkit --help`) does not pull in torch.
+    if name in ("list_models", "load"):
+        from synthkit import hub
+
+        return getattr(hub, name)
+    raise AttributeError(f"module 'synthkit' has no attribute {name!r}")

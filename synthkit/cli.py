@@ -1,0 +1,197 @@
+"""The `synthkit` command line.
+
+    synthkit list                                   named checkpoints
+    synthkit demo [--port P] [--share]              the tabbed Gradio app on the bundled checkpoints
+    synthkit data preview toyscapes --n 16 --size 128 --out grid.png
+    synthkit train <model> --preset P [--set k=v ...] [--steps N] [--out DIR] [--dry-run]
+    synthkit sample <model> [--n 8] [--seed 0] --out grid.png
+    synthkit convert smis|bachgan ... --out DIR     official checkpoints -> synthkit folder
+    synthkit bachgan build-index --n N --size S --out index.safetensors
+    synthkit push <folder> <repo_id>
+
+User mistakes (unknown names, bad values, missing files) print one line starting with "error:" and exit with
+status 2; a traceback means a bug in synthkit. Heavy modules are imported inside each command, so `--help` is fast.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+class UserError(Exception):
+    """A mistake the user can fix; printed without a traceback."""
+
+
+def _cmd_list(args: argparse.Namespace) -> None:
+    from synthkit import registry
+
+    rows = registry.list_models(verbose=True)
+    if not rows:
+        print("no models registered")
+        return
+    width = max(len(r["name"]) for r in rows)
+    for r in rows:
+        where = r.get("folder") or r.get("repo_id") or ""
+        print(f"{r['name']:<{width}}  {r.get('paper', ''):<8}  {where}  {r.get('description', '')}")
+
+
+def _cmd_demo(args: argparse.Namespace) -> None:
+    try:
+        from demos import app
+    except ImportError as err:  # installed without the demos package
+        raise UserError(f"the demo app is not available ({err}); install synthkit from a clone: pip install -e .") from err
+    app.launch(host=args.host, port=args.port, share=args.share)
+
+
+def _cmd_data_preview(args: argparse.Namespace) -> None:
+    if args.dataset != "toyscapes":
+        raise UserError(f"unknown dataset {args.dataset!r}; valid: toyscapes")
+    from synthkit.data.toyscapes import preview_grid
+
+    out = preview_grid(n=args.n, size=args.size, seed=args.seed, out=args.out)
+    print(f"wrote {out or args.out}")
+
+
+def _cmd_train(args: argparse.Namespace) -> None:
+    from synthkit.train import run_train
+
+    run_train(args.model, args.preset, args.set or [], steps=args.steps, out=args.out, dry_run=args.dry_run)
+
+
+def _cmd_sample(args: argparse.Namespace) -> None:
+    import importlib
+
+    import synthkit
+    from synthkit import registry
+    from synthkit.viz import make_grid
+
+    model = synthkit.load(args.model)
+    paper = registry.paper_of(args.model, model)
+    try:
+        pipeline = importlib.import_module(f"synthkit.pipelines.{paper}")
+    except ModuleNotFoundError as err:
+        raise UserError(f"no sampling pipeline for {args.model!r} (paper {paper!r})") from err
+    images = pipeline.sample_images(model, n=args.n, seed=args.seed)
+    from PIL import Image
+
+    Image.fromarray(make_grid(images, nrow=min(args.n, 4))).save(args.out)
+    print(f"wrote {args.out}")
+
+
+def _cmd_convert(args: argparse.Namespace) -> None:
+    if args.paper == "smis":
+        from synthkit.convert.smis import convert_smis
+
+        out = convert_smis(args.generator, encoder_pth=args.encoder, preset=args.preset, out_dir=args.out)
+    elif args.paper == "bachgan":
+        from synthkit.convert.bachgan import convert_bachgan
+
+        out = convert_bachgan(args.generator, preset=args.preset, out_dir=args.out)
+    else:
+        raise UserError(f"no converter for {args.paper!r}; valid: smis, bachgan")
+    print(f"wrote {out or args.out}")
+
+
+def _cmd_bachgan_index(args: argparse.Namespace) -> None:
+    from synthkit.retrieval import build_toyscapes_index
+
+    out = build_toyscapes_index(n=args.n, size=args.size, out=args.out, seed=args.seed)
+    print(f"wrote {out or args.out}")
+
+
+def _cmd_push(args: argparse.Namespace) -> None:
+    from synthkit.hub import push_to_hub
+
+    url = push_to_hub(args.folder, args.repo_id, private=args.private)
+    print(f"pushed {args.folder} -> {url}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="synthkit", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="Run `synthkit <command> --help` for the options of one command.")
+    p.add_argument("--version", action="version", version=f"synthkit {_version()}")
+    sub = p.add_subparsers(dest="command", metavar="command", required=True)
+
+    s = sub.add_parser("list", help="list named checkpoints (bundled and Hub)")
+    s.set_defaults(func=_cmd_list)
+
+    s = sub.add_parser("demo", help="launch the tabbed Gradio demo on the bundled checkpoints")
+    s.add_argument("--host", default=None, help="address to bind (default 127.0.0.1, or $GRADIO_SERVER_NAME)")
+    s.add_argument("--port", type=int, default=None, help="port (default: first free from 7860, or $GRADIO_SERVER_PORT)")
+    s.add_argument("--share", action="store_true", help="create a public gradio.live link (needs network)")
+    s.set_defaults(func=_cmd_demo)
+
+    s = sub.add_parser("data", help="dataset tools")
+    dsub = s.add_subparsers(dest="data_command", metavar="action", required=True)
+    d = dsub.add_parser("preview", help="write a grid of images next to their coloured label maps")
+    d.add_argument("dataset", help="dataset name (toyscapes)")
+    d.add_argument("--n", type=int, default=16, help="number of samples")
+    d.add_argument("--size", type=int, default=128, help="image side in pixels")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--out", default="grid.png", help="PNG path")
+    d.set_defaults(func=_cmd_data_preview)
+
+    s = sub.add_parser("train", help="train a model with the one synthkit loop")
+    s.add_argument("model", help="smis, bachgan, pyramid or toy")
+    s.add_argument("--preset", default="tiny_test", help="config preset of the model (see the model file)")
+    s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one config field (repeatable)")
+    s.add_argument("--steps", type=int, default=None, help="number of training steps")
+    s.add_argument("--out", default=None, help="run folder (checkpoints, samples, loss curve, exported model)")
+    s.add_argument("--dry-run", action="store_true", help="print the resolved configuration and exit")
+    s.set_defaults(func=_cmd_train)
+
+    s = sub.add_parser("sample", help="generate a grid of samples from a named checkpoint or folder")
+    s.add_argument("model", help="registry name, local folder or Hub repo id")
+    s.add_argument("--n", type=int, default=8)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", default="samples.png")
+    s.set_defaults(func=_cmd_sample)
+
+    s = sub.add_parser("convert", help="convert official checkpoints into a synthkit folder")
+    s.add_argument("paper", choices=["smis", "bachgan"])
+    s.add_argument("generator", help="official generator .pth (e.g. latest_net_G.pth)")
+    s.add_argument("--encoder", default=None, help="SMIS only: latest_net_E.pth")
+    s.add_argument("--preset", required=True, help="official preset: deepfashion, cityscapes, ade20k")
+    s.add_argument("--out", required=True, help="output folder")
+    s.set_defaults(func=_cmd_convert)
+
+    s = sub.add_parser("bachgan", help="BachGAN tools")
+    bsub = s.add_subparsers(dest="bachgan_command", metavar="action", required=True)
+    b = bsub.add_parser("build-index", help="build the retrieval memory from Toyscapes training label maps")
+    b.add_argument("--n", type=int, default=10000)
+    b.add_argument("--size", type=int, default=128)
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--out", required=True)
+    b.set_defaults(func=_cmd_bachgan_index)
+
+    s = sub.add_parser("push", help="upload a trained folder to the Hugging Face Hub")
+    s.add_argument("folder")
+    s.add_argument("repo_id")
+    s.add_argument("--private", action="store_true")
+    s.set_defaults(func=_cmd_push)
+    return p
+
+
+def _version() -> str:
+    from synthkit import __version__
+
+    return __version__
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (UserError, ValueError, FileNotFoundError, KeyError) as err:
+        msg = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"error: {msg}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
