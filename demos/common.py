@@ -1,0 +1,353 @@
+"""Shared, UI-independent helpers for the synthkit Gradio apps.
+
+Every paper app in ``demos/`` takes its inputs through these helpers so that the usual ways a Gradio demo
+fails (an upload that is not an image, an empty ImageEditor, an unexpected exception shown as a bare "Error")
+are handled once, the same way, and tested once (``tests/test_demo_app.py``).
+
+- ``read_image_upload(path, notes)``: decode and validate an upload taken as ``gr.Image(type="filepath")``.
+  Gradio's own ``type="numpy"`` decoding fails *before* the app's function runs on a file that is not an
+  image, and the page then shows a bare "Error" with no message; decoding ourselves lets us say what is wrong.
+- ``editor_mask(editor_value, size)``: turn a ``gr.ImageEditor`` value into a boolean mask, robust to the
+  known upstream regressions (gradio #10298, #8198, #9265).
+- ``resize_note`` / ``notes_markdown``: tell the user what we changed about their input.
+- ``user_errors``: a decorator that turns the ``ValueError`` / ``TypeError`` raised by synthkit for bad input into
+  a ``gr.Error`` carrying the same message, and any other exception into a friendly ``gr.Error`` while the
+  traceback goes to the server log.
+- ``on_gpu(duration)``: ``spaces.GPU`` on a ZeroGPU Space, a no-op anywhere else.
+- ``THEME`` / ``CSS`` / ``launch_kwargs()``: the look shared by ``demos/app.py`` and every Space (Gradio 6 takes
+  theme and CSS in ``launch()``, not in ``gr.Blocks``).
+"""
+from __future__ import annotations
+
+import functools
+import html
+import inspect
+import logging
+import os
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
+
+import gradio as gr
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+__all__ = [
+    "CSS",
+    "MAX_UPLOAD_PIXELS",
+    "THEME",
+    "editor_mask",
+    "launch_kwargs",
+    "notes_markdown",
+    "on_gpu",
+    "read_image_upload",
+    "resize_note",
+    "user_errors",
+]
+
+log = logging.getLogger("synthkit.demos")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# A 50-megapixel upload is a photo straight off a camera; decoding and resizing it on a 2-core CPU Space takes
+# seconds and hundreds of MB. Refuse larger ones with a message rather than stall the queue.
+MAX_UPLOAD_PIXELS = 50_000_000
+
+THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="sky", neutral_hue="slate")
+
+# Small label maps (64 px) are shown enlarged; `pixelated` keeps class boundaries crisp instead of blurred.
+CSS = """
+.pixelated img, .pixelated canvas { image-rendering: pixelated; }
+#synthkit-header { text-align: center; }
+#synthkit-header h1 { margin-bottom: 0.2em; }
+.tab-error { border-left: 4px solid var(--error-border-color, #ef4444); padding-left: 1em; }
+"""
+
+
+def launch_kwargs() -> dict[str, Any]:
+    """Keyword arguments every synthkit app passes to ``Blocks.launch`` (theme, CSS)."""
+    return {"theme": THEME, "css": CSS}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Errors
+# --------------------------------------------------------------------------------------------------------------
+
+GENERIC_ERROR_MESSAGE = (
+    "Something went wrong on the server while running this step ({kind}). "
+    "It is not a problem with your input as far as we can tell: please try again, or try other settings. "
+    "The details were written to the server log."
+)
+
+
+def _user_message(exc: BaseException) -> str:
+    # gr.Error renders its message as HTML; our messages may quote user input (file names, values).
+    return html.escape(str(exc) or type(exc).__name__, quote=False)
+
+
+def user_errors(fn: F) -> F:
+    """Decorate a Gradio event function so that the page never shows a bare "Error".
+
+    - ``gr.Error`` passes through unchanged.
+    - ``ValueError`` / ``TypeError`` are synthkit's "bad input" errors (the message says what was wrong and what to
+      do): they become ``gr.Error`` with the same message.
+    - Anything else is a bug or an environment problem: the traceback is logged server-side and the user gets a
+      generic, friendly ``gr.Error`` naming only the exception type.
+
+    Works for plain functions and generator functions (streamed outputs); ``functools.wraps`` keeps the signature,
+    which Gradio reads to build the API and to find ``gr.Progress`` parameters.
+    """
+
+    def convert(exc: Exception) -> gr.Error:
+        if isinstance(exc, gr.Error):
+            return exc
+        if isinstance(exc, (ValueError, TypeError)):
+            log.info("user error in %s: %s", fn.__qualname__, exc)
+            return gr.Error(_user_message(exc), print_exception=False)
+        log.exception("unexpected error in demo function %s", fn.__qualname__)
+        return gr.Error(GENERIC_ERROR_MESSAGE.format(kind=type(exc).__name__), print_exception=False)
+
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def gen_wrapper(*args: Any, **kwargs: Any):
+            try:
+                yield from fn(*args, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - converting is the point
+                raise convert(exc) from exc
+
+        return gen_wrapper  # type: ignore[return-value]
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001
+            raise convert(exc) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+def on_gpu(duration: int = 60) -> Callable[[F], F]:
+    """``@spaces.GPU(duration=...)`` on a Hugging Face ZeroGPU Space; does nothing anywhere else.
+
+    Decorate only the function that runs the generator (ZeroGPU gives a GPU for the duration of that call).
+    """
+    try:
+        import spaces  # type: ignore[import-not-found]
+    except ImportError:
+        spaces = None
+    # getattr: from a synthkit checkout, `import spaces` can find the repository's own spaces/ folder
+    # (a namespace package without GPU) instead of Hugging Face's package.
+    gpu = getattr(spaces, "GPU", None)
+    if gpu is None:
+        return lambda fn: fn
+    return gpu(duration=duration)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Uploaded images
+# --------------------------------------------------------------------------------------------------------------
+
+
+def read_image_upload(
+    path: str | os.PathLike | None,
+    notes: list[str] | None = None,
+    *,
+    what: str = "image",
+    max_pixels: int = MAX_UPLOAD_PIXELS,
+) -> np.ndarray:
+    """Decode an uploaded file (from ``gr.Image(type="filepath")`` or ``gr.File``) into RGB uint8 ``[H, W, 3]``.
+
+    Conversions that change what the user gave us are appended to ``notes`` (show them with ``notes_markdown``):
+    transparency flattened onto white, grayscale / palette / 16-bit converted to RGB, EXIF rotation applied,
+    first frame of an animation taken. Anything that is not a decodable image raises ``gr.Error`` saying so.
+    """
+    if notes is None:
+        notes = []
+    if path is None or (isinstance(path, str) and not path.strip()):
+        raise gr.Error(f"No {what} was given: upload an image file (PNG or JPEG) first.", print_exception=False)
+    path = os.fspath(path)
+    name = html.escape(os.path.basename(path), quote=False)
+    if not os.path.isfile(path):
+        raise gr.Error(f"The uploaded {what} ({name}) could not be found on the server: please upload it again.",
+                       print_exception=False)
+    if os.path.getsize(path) == 0:
+        raise gr.Error(f"The uploaded {what} ({name}) is an empty file: upload a PNG or JPEG image.",
+                       print_exception=False)
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+            if width * height > max_pixels:
+                raise gr.Error(
+                    f"The uploaded {what} ({name}) is {width}×{height} pixels, larger than this demo accepts "
+                    f"({max_pixels / 1e6:.0f} megapixels): downscale it first.",
+                    print_exception=False,
+                )
+            if getattr(img, "n_frames", 1) > 1:
+                notes.append(f"The {what} is animated: only its first frame is used.")
+                img.seek(0)
+            img.load()  # forces a full decode: truncated files fail here, not later
+            oriented = ImageOps.exif_transpose(img)
+            if oriented is not None and oriented.size != img.size:
+                notes.append(f"The {what} was rotated according to its EXIF orientation tag.")
+            rgb = _to_rgb(oriented if oriented is not None else img, notes, what)
+    except gr.Error:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
+        raise gr.Error(
+            f"The uploaded file ({name}) is not an image that can be read ({type(exc).__name__}): "
+            "upload a PNG or JPEG image.",
+            print_exception=False,
+        ) from exc
+    except (OSError, SyntaxError, ValueError) as exc:  # truncated / corrupt data (PIL raises all three)
+        raise gr.Error(
+            f"The uploaded file ({name}) looks like an image but could not be decoded (it may be truncated or "
+            "corrupt): save it again as PNG or JPEG and re-upload.",
+            print_exception=False,
+        ) from exc
+    return rgb
+
+
+def _to_rgb(img: Image.Image, notes: list[str], what: str) -> np.ndarray:
+    mode = img.mode
+    if mode == "RGB":
+        return np.asarray(img, dtype=np.uint8).copy()
+    has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in img.info)
+    if has_alpha:
+        rgba = img.convert("RGBA")
+        alpha = np.asarray(rgba)[..., 3]
+        if (alpha < 255).any():
+            notes.append(f"The {what} had transparent areas: they were filled with white.")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return np.asarray(Image.alpha_composite(background, rgba).convert("RGB"), dtype=np.uint8).copy()
+    if mode in ("L", "1", "I", "I;16", "I;16B", "I;16L", "F"):
+        if mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+            # 16-bit / float grayscale: scale the actual range to 0..255 rather than clip it
+            arr = np.asarray(img, dtype=np.float64)
+            lo, hi = float(arr.min()), float(arr.max())
+            arr = (arr - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(arr)
+            img = Image.fromarray(arr.round().astype(np.uint8))
+            notes.append(f"The {what} was a {mode} (high bit depth) grayscale image: it was scaled to 8 bits.")
+        notes.append(f"The {what} was grayscale: it was converted to RGB (all three channels equal).")
+        return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
+    if mode == "CMYK":
+        notes.append(f"The {what} was CMYK: it was converted to RGB.")
+    elif mode != "P":
+        notes.append(f"The {what} had colour mode {mode}: it was converted to RGB.")
+    return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
+
+
+def resize_note(
+    original_size: tuple[int, int],
+    new_size: tuple[int, int],
+    *,
+    what: str = "image",
+    reason: str = "",
+) -> str | None:
+    """A sentence telling the user their input was resized, or ``None`` when the size did not change.
+
+    Sizes are ``(height, width)``, as in ``array.shape[:2]``.
+    """
+    (h0, w0), (h1, w1) = tuple(original_size), tuple(new_size)
+    if (h0, w0) == (h1, w1):
+        return None
+    verb = "downscaled" if h1 * w1 < h0 * w0 else "upscaled"
+    note = f"The {what} was {verb} from {w0}×{h0} to {w1}×{h1} pixels"
+    if (h0 * w1) != (h1 * w0):
+        note += " (the aspect ratio changed)"
+    return note + (f": {reason}." if reason else ".")
+
+
+def notes_markdown(notes: Iterable[str | None], *, title: str = "Notes") -> str:
+    """Render notes (``None`` entries skipped, duplicates removed) as a Markdown bullet list; ``""`` if none."""
+    unique: list[str] = []
+    for note in notes:
+        if note and note not in unique:
+            unique.append(note)
+    if not unique:
+        return ""
+    return f"**{title}**\n\n" + "\n".join(f"- {note}" for note in unique)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# gr.ImageEditor values -> mask
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _as_array(value: Any) -> np.ndarray | None:
+    """ImageEditor parts arrive as numpy arrays, PIL images or file paths, depending on the component's ``type``."""
+    if value is None:
+        return None
+    if isinstance(value, np.ndarray):
+        return value
+    if isinstance(value, Image.Image):
+        return np.asarray(value)
+    if isinstance(value, (str, os.PathLike)):
+        with Image.open(value) as img:
+            return np.asarray(img.convert("RGBA") if img.mode in ("RGBA", "LA", "P") else img)
+    if isinstance(value, dict) and "path" in value:  # FileData-like dict from the API
+        return _as_array(value["path"])
+    raise TypeError(f"Unsupported ImageEditor image of type {type(value).__name__}: expected an array, a PIL "
+                    "image or a file path.")
+
+
+def _painted(layer: np.ndarray) -> np.ndarray:
+    """Where a layer was painted, as bool ``[H, W]``."""
+    if layer.ndim == 2:
+        # Grayscale layer (image_mode="L"): no alpha to read, so painted = non-zero. Upstream returns all zeros
+        # in this mode (gradio #8198), which therefore reads as "nothing painted" rather than a wrong mask.
+        return layer > 0
+    if layer.ndim == 3 and layer.shape[2] in (2, 4):
+        return layer[..., -1] > 0  # alpha > 0 exactly where the brush went
+    if layer.ndim == 3 and layer.shape[2] == 3:
+        return layer.any(axis=2)  # RGB layer: black is "unpainted"
+    if layer.ndim == 3 and layer.shape[2] == 1:
+        return layer[..., 0] > 0
+    raise ValueError(f"An ImageEditor layer has an unexpected shape {tuple(layer.shape)}; expected [H, W], "
+                     "[H, W, 3] or [H, W, 4].")
+
+
+def _resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    if mask.shape == tuple(size):
+        return mask
+    # nearest keeps the mask binary; PIL size is (width, height)
+    img = Image.fromarray(mask.astype(np.uint8) * 255).resize((size[1], size[0]), Image.NEAREST)
+    return np.asarray(img) > 127
+
+
+def editor_mask(editor_value: Any, size: tuple[int, int] | None = None) -> np.ndarray | None:
+    """Normalise a ``gr.ImageEditor`` value into a bool mask ``[H, W]`` (True = painted), or ``None``.
+
+    ``editor_value`` is the dict the component passes (``background``, ``layers``, ``composite``). ``size`` is the
+    ``(height, width)`` of the mask to return; by default the background's size.
+
+    - ``None`` / no dict / ``layers`` empty or missing -> ``None`` (gradio #10298 returns ``layers=[]``; with nothing
+      painted Gradio 6 does the same): the caller says "nothing painted" instead of failing.
+    - Several layers are merged (union); a single layer with ``layers=False`` is the #9265 recipe.
+    - A layer whose size differs from the background (output silently resized, #10298) is resized to the
+      background's size with nearest-neighbour sampling.
+    - A layer with nothing painted (all alpha 0, or the all-zero result of ``image_mode="L"``, #8198) -> ``None``.
+    """
+    if editor_value is None:
+        return None
+    if not isinstance(editor_value, dict):
+        raise TypeError(f"editor_mask expects the dict a gr.ImageEditor returns (background, layers, composite), "
+                        f"got {type(editor_value).__name__}.")
+    layers = [a for a in (_as_array(v) for v in (editor_value.get("layers") or [])) if a is not None]
+    if not layers:
+        return None
+    background = _as_array(editor_value.get("background"))
+    if background is None:
+        background = _as_array(editor_value.get("composite"))
+    target = tuple(background.shape[:2]) if background is not None else tuple(layers[0].shape[:2])
+    mask = np.zeros(target, dtype=bool)
+    for layer in layers:
+        mask |= _resize_mask(_painted(layer), target)
+    if not mask.any():
+        return None
+    if size is not None:
+        if len(size) != 2 or min(size) <= 0:
+            raise ValueError(f"size must be (height, width) with positive entries, got {size!r}.")
+        mask = _resize_mask(mask, (int(size[0]), int(size[1])))
+    return mask
+

@@ -1,0 +1,112 @@
+"""Shared pytest fixtures.
+
+Gradio apps (see TESTING.md, "Gradio apps" and "Real browser"):
+
+- ``launch_blocks(demo, **launch_kwargs) -> url``: launch a ``gr.Blocks`` on 127.0.0.1 (first free port from 7860,
+  not blocking) and return its local URL; every server launched this way is closed at the end of the session
+  (or call ``demo.close()`` yourself). Use it from a module-scoped fixture to share one server per test file.
+- ``browser``: a headless Debian Chromium driven by Playwright (session-scoped). Missing Chromium fails with
+  the install command, unless ``SYNTHKIT_SKIP_BROWSER=1`` (then browser tests are skipped).
+- ``browser_page``: a fresh page (1280x900) whose JavaScript errors are collected in ``.errors``.
+- ``artifacts_dir``: ``<repo>/test-artifacts/`` for screenshots and other files worth looking at after a run.
+
+Heavy imports (gradio, playwright) happen inside the fixtures, so test files that do not use them pay nothing.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:  # `demos` and `spaces` are importable from a plain checkout
+    sys.path.insert(0, str(REPO_ROOT))
+
+# No telemetry or update checks from test servers (the machines have no network).
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+CHROMIUM_INSTALL_HINT = (
+    "Chromium is needed for the browser tests and was not found on PATH. Install Debian's build with "
+    "`apt-get update && apt-get install -y chromium` (Playwright's own browser download does not work offline), "
+    "or set SYNTHKIT_SKIP_BROWSER=1 to skip the browser tests."
+)
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    """``<repo>/test-artifacts/``, created if needed (git-ignored output: screenshots, tables)."""
+    path = REPO_ROOT / "test-artifacts"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def launch_blocks() -> Iterator[Callable[..., str]]:
+    """Factory fixture: ``url = launch_blocks(demo, **launch_kwargs)``; servers closed at session end."""
+    launched: list[Any] = []
+
+    def _launch(demo: Any, **launch_kwargs: Any) -> str:
+        kwargs = {"server_name": "127.0.0.1", "server_port": None, "prevent_thread_lock": True, "quiet": True}
+        kwargs.update(launch_kwargs)
+        _, local_url, _ = demo.launch(**kwargs)
+        launched.append(demo)
+        return local_url
+
+    yield _launch
+    for demo in reversed(launched):
+        try:
+            demo.close()
+        except Exception:  # noqa: BLE001 - already closed by the test
+            pass
+
+
+def chromium_executable() -> str:
+    """Path of the system Chromium; ``pytest.skip`` / ``pytest.fail`` with the install command if absent."""
+    if os.environ.get("SYNTHKIT_SKIP_BROWSER") == "1":
+        pytest.skip("SYNTHKIT_SKIP_BROWSER=1: browser tests skipped")
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        pytest.fail(CHROMIUM_INSTALL_HINT, pytrace=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """A headless Chromium (Playwright ``Browser``), shared by the session."""
+    executable = chromium_executable()
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("Playwright is needed for the browser tests: pip install playwright", pytrace=False)
+    with sync_playwright() as p:
+        # --no-sandbox: the test machines and CI containers run as root
+        b = p.chromium.launch(executable_path=executable, args=["--no-sandbox"], headless=True)
+        yield b
+        b.close()
+
+
+@dataclass
+class BrowserPage:
+    """A Playwright page plus the JavaScript errors (``pageerror``) it raised so far."""
+
+    page: Any
+    errors: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+
+
+@pytest.fixture
+def browser_page(browser: Any) -> Iterator[BrowserPage]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    bp = BrowserPage(page)
+    page.on("pageerror", lambda exc: bp.errors.append(str(exc)))
+    page.on("console", lambda msg: bp.console_errors.append(msg.text) if msg.type == "error" else None)
+    yield bp
+    context.close()

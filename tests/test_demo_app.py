@@ -1,0 +1,450 @@
+"""Demo tests, level 1: the app's functions and helpers called in-process (no server).
+
+Level 2 (a real server on 127.0.0.1 driven by gradio_client) is tests/test_demo_client.py; level 3 (headless
+Chromium) is tests/test_demo_browser.py.
+"""
+from __future__ import annotations
+
+import inspect
+import logging
+import sys
+import types
+
+import gradio as gr
+import numpy as np
+import pytest
+from PIL import Image
+
+from demos import common
+from demos.common import editor_mask, notes_markdown, read_image_upload, resize_note, user_errors
+
+# ------------------------------------------------------------------------------------------------ read_image_upload
+
+
+def _save(tmp_path, name, img: Image.Image, **kw) -> str:
+    path = tmp_path / name
+    img.save(path, **kw)
+    return str(path)
+
+
+def test_read_rgb_png_is_exact(tmp_path):
+    rng = np.random.default_rng(0)
+    arr = rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    notes: list[str] = []
+    out = read_image_upload(_save(tmp_path, "a.png", Image.fromarray(arr)), notes)
+    assert out.dtype == np.uint8 and out.shape == (20, 30, 3)
+    np.testing.assert_array_equal(out, arr)
+    assert notes == []
+
+
+def test_read_rgba_fills_transparency_with_white_and_says_so(tmp_path):
+    arr = np.zeros((8, 8, 4), np.uint8)
+    arr[..., 0] = 200
+    arr[:4, :, 3] = 255  # top half opaque red-ish, bottom half fully transparent
+    notes: list[str] = []
+    out = read_image_upload(_save(tmp_path, "t.png", Image.fromarray(arr, "RGBA")), notes)
+    assert out.shape == (8, 8, 3)
+    np.testing.assert_array_equal(out[:4], np.broadcast_to([200, 0, 0], (4, 8, 3)))
+    np.testing.assert_array_equal(out[4:], 255)
+    assert any("transparent" in n for n in notes)
+
+
+def test_read_opaque_rgba_adds_no_note(tmp_path):
+    arr = np.full((4, 4, 4), 255, np.uint8)
+    notes: list[str] = []
+    read_image_upload(_save(tmp_path, "o.png", Image.fromarray(arr, "RGBA")), notes)
+    assert notes == []
+
+
+def test_read_grayscale_converts_with_note(tmp_path):
+    arr = np.arange(64, dtype=np.uint8).reshape(8, 8) * 3
+    notes: list[str] = []
+    out = read_image_upload(_save(tmp_path, "g.png", Image.fromarray(arr, "L")), notes)
+    assert out.shape == (8, 8, 3)
+    for c in range(3):
+        np.testing.assert_array_equal(out[..., c], arr)
+    assert any("grayscale" in n for n in notes)
+
+
+def test_read_16bit_grayscale_is_scaled_to_8_bits(tmp_path):
+    arr = (np.arange(16, dtype=np.uint16).reshape(4, 4) * 4000).astype(np.uint16)
+    path = _save(tmp_path, "g16.png", Image.fromarray(arr))
+    notes: list[str] = []
+    out = read_image_upload(path, notes)
+    assert out.dtype == np.uint8 and out[0, 0, 0] == 0 and out[-1, -1, 0] == 255
+    assert any("8 bits" in n for n in notes)
+
+
+def test_read_applies_exif_rotation(tmp_path):
+    img = Image.new("RGB", (40, 20), (10, 200, 30))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90° CW to display
+    path = _save(tmp_path, "r.jpg", img, exif=exif.tobytes())
+    notes: list[str] = []
+    out = read_image_upload(path, notes)
+    assert out.shape == (40, 20, 3)
+    assert any("EXIF" in n for n in notes)
+
+
+def test_read_animated_gif_takes_first_frame(tmp_path):
+    frames = [Image.new("RGB", (6, 6), c) for c in ((255, 0, 0), (0, 0, 255))]
+    path = tmp_path / "a.gif"
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    notes: list[str] = []
+    out = read_image_upload(str(path), notes)
+    assert out[0, 0, 0] > 200 and out[0, 0, 2] < 50
+    assert any("first frame" in n for n in notes)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"this is a text file, not a picture\n", "not an image"),
+        (b"", "empty file"),
+    ],
+    ids=["text-renamed-png", "empty"],
+)
+def test_read_non_images_raise_gr_error_with_message(tmp_path, content, message):
+    path = tmp_path / "fake.png"
+    path.write_bytes(content)
+    with pytest.raises(gr.Error) as info:
+        read_image_upload(str(path))
+    assert message in info.value.message and "fake.png" in info.value.message
+
+
+def test_read_truncated_png_raises_gr_error(tmp_path):
+    good = tmp_path / "good.png"
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(good)
+    data = good.read_bytes()
+    bad = tmp_path / "cut.png"
+    bad.write_bytes(data[: len(data) // 2])
+    with pytest.raises(gr.Error, match="truncated or corrupt"):
+        read_image_upload(str(bad))
+
+
+def test_read_missing_and_none_and_too_large(tmp_path):
+    with pytest.raises(gr.Error, match="No image was given"):
+        read_image_upload(None)
+    with pytest.raises(gr.Error, match="could not be found"):
+        read_image_upload(str(tmp_path / "nope.png"))
+    path = _save(tmp_path, "big.png", Image.new("RGB", (100, 100)))
+    with pytest.raises(gr.Error, match="100×100 pixels, larger than"):
+        read_image_upload(path, max_pixels=5_000)
+
+
+def test_read_escapes_html_in_file_names(tmp_path):
+    path = tmp_path / "<b>x.png"
+    path.write_bytes(b"nope")
+    with pytest.raises(gr.Error) as info:
+        read_image_upload(str(path))
+    assert "<b>" not in info.value.message and "&lt;b&gt;x.png" in info.value.message
+
+
+# ------------------------------------------------------------------------------------------------ editor_mask
+
+
+def _rgba_layer(h, w, painted: tuple[slice, slice] | None = None) -> np.ndarray:
+    layer = np.zeros((h, w, 4), np.uint8)
+    if painted is not None:
+        layer[painted] = (255, 255, 255, 255)
+    return layer
+
+
+def _editor(background, layers, composite=None) -> dict:
+    return {"background": background, "layers": layers, "composite": composite if composite is not None else background}
+
+
+def test_editor_mask_none_and_wrong_type():
+    assert editor_mask(None) is None
+    with pytest.raises(TypeError, match="dict a gr.ImageEditor returns"):
+        editor_mask(np.zeros((4, 4)))
+
+
+def test_editor_mask_empty_layers_is_none_gradio_10298():
+    """gradio #10298: `layers` comes back as an empty list even after painting; nothing to read -> None."""
+    bg = np.zeros((32, 48, 4), np.uint8)
+    assert editor_mask(_editor(bg, [])) is None
+    assert editor_mask({"background": bg, "composite": bg}) is None  # key missing altogether
+
+
+def test_editor_mask_reads_alpha_of_rgba_layer_exactly():
+    """What Gradio 6.31 sends (TESTING.md): RGBA background + one RGBA layer, alpha > 0 where painted."""
+    bg = np.full((32, 48, 4), 128, np.uint8)
+    painted = (slice(5, 12), slice(20, 40))
+    layer = _rgba_layer(32, 48, painted)
+    layer[20, 3] = (0, 0, 0, 1)  # faint, but painted: alpha 1 counts
+    mask = editor_mask(_editor(bg, [layer]))
+    expected = np.zeros((32, 48), bool)
+    expected[painted] = True
+    expected[20, 3] = True
+    assert mask.dtype == bool and mask.shape == (32, 48)
+    np.testing.assert_array_equal(mask, expected)
+
+
+def test_editor_mask_unpainted_layer_is_none():
+    bg = np.zeros((16, 16, 4), np.uint8)
+    assert editor_mask(_editor(bg, [_rgba_layer(16, 16)])) is None
+
+
+def test_editor_mask_resized_layer_comes_back_at_background_size_gradio_10298():
+    """gradio #10298: the editor output silently resized (1024 -> 675); the mask must match the background."""
+    bg = np.zeros((1024, 1024, 4), np.uint8)
+    layer = _rgba_layer(675, 675, (slice(0, 338), slice(0, 338)))  # top-left quarter, painted at 675 px
+    mask = editor_mask(_editor(bg, [layer], composite=np.zeros((675, 675, 4), np.uint8)))
+    assert mask.shape == (1024, 1024)
+    assert mask[:500, :500].all() and not mask[520:, :].any() and not mask[:, 520:].any()
+
+
+def test_editor_mask_grayscale_all_zero_is_none_gradio_8198():
+    """gradio #8198: with image_mode="L" the layers come back all zeros: read as 'nothing painted', not a mask."""
+    bg = np.full((20, 20), 90, np.uint8)
+    assert editor_mask(_editor(bg, [np.zeros((20, 20), np.uint8)])) is None
+    layer = np.zeros((20, 20), np.uint8)
+    layer[2:5, 2:5] = 255
+    assert editor_mask(_editor(bg, [layer])).sum() == 9
+
+
+def test_editor_mask_single_layer_recipe_gradio_9265_and_union_of_layers():
+    """gradio #9265's advice (layers=False, read layers[0]) and several layers (union)."""
+    bg = np.zeros((10, 10, 3), np.uint8)  # an RGB background works too
+    a = _rgba_layer(10, 10, (slice(0, 2), slice(0, 10)))
+    b = _rgba_layer(10, 10, (slice(8, 10), slice(0, 10)))
+    assert editor_mask(_editor(bg, [a])).sum() == 20
+    assert editor_mask(_editor(bg, [a, b])).sum() == 40
+    rgb_layer = np.zeros((10, 10, 3), np.uint8)
+    rgb_layer[5, 5] = (0, 9, 0)
+    assert editor_mask(_editor(bg, [rgb_layer])).sum() == 1
+
+
+def test_editor_mask_accepts_pil_and_file_paths_and_size(tmp_path):
+    bg = Image.new("RGBA", (40, 20), (1, 2, 3, 255))
+    layer = np.zeros((20, 40, 4), np.uint8)
+    layer[:, :20, 3] = 255  # left half
+    layer_path = tmp_path / "layer.png"
+    Image.fromarray(layer, "RGBA").save(layer_path)
+    mask = editor_mask({"background": bg, "layers": [str(layer_path)], "composite": bg})
+    assert mask.shape == (20, 40) and mask[:, :20].all() and not mask[:, 20:].any()
+    small = editor_mask({"background": bg, "layers": [Image.fromarray(layer, "RGBA")]}, size=(10, 20))
+    assert small.shape == (10, 20) and small[:, :10].all() and not small[:, 10:].any()
+    with pytest.raises(ValueError, match="height, width"):
+        editor_mask({"background": bg, "layers": [layer]}, size=(0, 5))
+
+
+def test_editor_mask_rejects_odd_layer_shapes():
+    with pytest.raises(ValueError, match="unexpected shape"):
+        editor_mask(_editor(np.zeros((4, 4, 3), np.uint8), [np.zeros((4, 4, 5), np.uint8)]))
+
+
+# ------------------------------------------------------------------------------------------------ notes
+
+
+def test_resize_note():
+    assert resize_note((64, 64), (64, 64)) is None
+    assert resize_note((480, 640), (240, 320)) == "The image was downscaled from 640×480 to 320×240 pixels."
+    note = resize_note((100, 300), (256, 256), what="photo", reason="the model works at 256 px")
+    assert note == ("The photo was upscaled from 300×100 to 256×256 pixels (the aspect ratio changed): "
+                    "the model works at 256 px.")
+
+
+def test_notes_markdown():
+    assert notes_markdown([]) == ""
+    assert notes_markdown([None, ""]) == ""
+    assert notes_markdown(["a", None, "b", "a"]) == "**Notes**\n\n- a\n- b"
+
+
+# ------------------------------------------------------------------------------------------------ user_errors
+
+
+def test_user_errors_turns_value_and_type_errors_into_gr_error():
+    @user_errors
+    def f(x: int, y: str = "k") -> int:
+        """doc"""
+        if x < 0:
+            raise ValueError("x must be >= 0, got -1 <oops>")
+        if x == 0:
+            raise TypeError("x must not be zero")
+        return x
+
+    assert f(3) == 3
+    assert f.__doc__ == "doc" and list(inspect.signature(f).parameters) == ["x", "y"]
+    with pytest.raises(gr.Error) as info:
+        f(-1)
+    assert info.value.message == "x must be &gt;= 0, got -1 &lt;oops&gt;"
+    with pytest.raises(gr.Error, match="x must not be zero"):
+        f(0)
+
+
+def test_user_errors_hides_unexpected_errors_but_logs_them(caplog):
+    @user_errors
+    def boom():
+        raise RuntimeError("secret internal detail")
+
+    with caplog.at_level(logging.ERROR, logger="synthkit.demos"):
+        with pytest.raises(gr.Error) as info:
+            boom()
+    assert "RuntimeError" in info.value.message and "secret internal detail" not in info.value.message
+    assert "try again" in info.value.message
+    assert any("secret internal detail" in (r.exc_text or "") or "secret internal detail" in str(r.exc_info)
+               for r in caplog.records)
+
+
+def test_user_errors_passes_gr_error_and_wraps_generators():
+    @user_errors
+    def already():
+        raise gr.Error("mine")
+
+    with pytest.raises(gr.Error, match="mine"):
+        already()
+
+    @user_errors
+    def stream(n: int):
+        for i in range(n):
+            yield i
+        raise ValueError("stopped early")
+
+    assert inspect.isgeneratorfunction(stream)  # Gradio streams only if the wrapper is a generator function
+    gen = stream(2)
+    assert [next(gen), next(gen)] == [0, 1]
+    with pytest.raises(gr.Error, match="stopped early"):
+        next(gen)
+
+
+def test_on_gpu_is_a_no_op_without_spaces():
+    try:
+        import spaces
+    except ImportError:
+        spaces = None
+    if hasattr(spaces, "GPU"):
+        pytest.skip("Hugging Face's `spaces` package is installed here")
+
+    def f():
+        return 1
+
+    assert common.on_gpu(30)(f) is f
+
+
+# ------------------------------------------------------------------------------------------------ Toyscapes tab
+
+
+@pytest.fixture(scope="module")
+def toyscapes_explorer():
+    import demos.toyscapes_explorer as module
+
+    return module
+
+
+@pytest.mark.parametrize("size", [64, 128, 256])
+def test_render_sample_shapes_and_content(size, toyscapes_explorer):
+    from synthkit.data import toyscapes
+    from synthkit.data.palette import get_palette
+    from synthkit.viz import colorize
+
+    image, labels, boxed, legend = toyscapes_explorer.render_sample("random", 3, 1, size)
+    for arr in (image, labels, boxed):
+        assert arr.dtype == np.uint8 and arr.shape == (size, size, 3)
+    sample = toyscapes.render(3, 1, size=size)
+    np.testing.assert_array_equal(image, sample.image)
+    np.testing.assert_array_equal(labels, colorize(sample.label, get_palette("toyscapes")))
+    if sample.boxes:
+        assert not np.array_equal(boxed, image), "boxes were not drawn"
+    # legend: every present class with its recorded mode name, and no absent class
+    present = {toyscapes.CLASSES[c] for c in np.unique(sample.label)}
+    for name in toyscapes.CLASSES:
+        assert (f"| {name} |" in legend) == (name in present)
+    for name, mode in sample.style_mode_names().items():
+        assert f"| {name} |" in legend and mode in legend
+    assert f"**Scene:** {toyscapes.SCENES[sample.scene]}" in legend
+
+
+def test_render_sample_is_deterministic_and_seed_dependent(toyscapes_explorer):
+    a = toyscapes_explorer.render_sample("random", 0, 0, 64)[0]
+    b = toyscapes_explorer.render_sample("random", 0, 0, 64)[0]
+    c = toyscapes_explorer.render_sample("random", 1, 0, 64)[0]
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_render_sample_forced_scene(toyscapes_explorer):
+    from synthkit.data import toyscapes
+
+    for scene in toyscapes.SCENES:
+        legend = toyscapes_explorer.render_sample(scene, 5, 0, 64)[3]
+        assert f"**Scene:** {scene} " in legend
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("random", -5, 0, 64), "Seed must be a whole number between 0 and"),
+        (("random", 1.5, 0, 64), "Seed must be a whole number"),
+        (("random", None, 0, 64), "Seed is empty"),
+        (("random", 0, -1, 64), "Index must be a whole number"),
+        (("random", 0, 0, 7), "Size must be one of 64, 128, 256 pixels, got 7"),
+        (("moon", 0, 0, 64), "Unknown scene 'moon': choose one of random, coast"),
+    ],
+)
+def test_render_sample_bad_input_gives_clear_gr_error(args, message, toyscapes_explorer):
+    with pytest.raises(gr.Error) as info:
+        toyscapes_explorer.render_sample(*args)
+    assert message in info.value.message
+
+
+def test_toyscapes_standalone_demo_builds_with_named_endpoints(toyscapes_explorer):
+    demo = toyscapes_explorer.build_demo()
+    names = {dep.api_name for dep in demo.fns.values() if dep.api_name}
+    assert {"toyscapes_render", "toyscapes_random_seed"} <= names
+
+
+# ------------------------------------------------------------------------------------------------ demos/app.py
+
+
+def _tab_labels(demo: gr.Blocks) -> list[str]:
+    return [b.label for b in demo.blocks.values() if isinstance(b, gr.Tab)]
+
+
+def _markdown_values(demo: gr.Blocks) -> list[str]:
+    return [b.value for b in demo.blocks.values() if isinstance(b, gr.Markdown)]
+
+
+def test_app_has_one_tab_per_entry_and_named_endpoints():
+    from demos import app
+
+    demo = app.build_demo()
+    assert _tab_labels(demo) == [title for title, _ in app.TABS]
+    names = {dep.api_name for dep in demo.fns.values() if dep.api_name}
+    assert "toyscapes_render" in names
+    assert demo._queue.max_size == app.MAX_QUEUE_SIZE
+    assert demo._queue.default_concurrency_limit == app.DEFAULT_CONCURRENCY_LIMIT
+
+
+def test_app_survives_a_tab_that_fails_to_import(caplog):
+    from demos import app
+
+    tabs = [*app.TABS, ("Broken app", "demos._no_such_module_for_tests")]
+    with caplog.at_level(logging.ERROR, logger="synthkit.demos"):
+        demo = app.build_demo(tabs)
+    assert _tab_labels(demo)[-1] == "Broken app"
+    msg = [v for v in _markdown_values(demo) if "Broken app is unavailable" in v]
+    assert msg and "demos._no_such_module_for_tests" in msg[0] and "ModuleNotFoundError" in msg[0]
+    assert "toyscapes_render" in {dep.api_name for dep in demo.fns.values()}  # the good tab still works
+    assert any("cannot import demos._no_such_module_for_tests" in r.getMessage() for r in caplog.records)
+
+
+def test_app_hides_a_tab_whose_build_fails_half_way(monkeypatch):
+    from demos import app
+
+    module = types.ModuleType("demos._half_built_for_tests")
+
+    def build_tab():
+        gr.Textbox(label="half-built component")
+        raise RuntimeError("checkpoint missing")
+
+    module.build_tab = build_tab
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    demo = app.build_demo([("Half", module.__name__)])
+    box = next(b for b in demo.blocks.values() if isinstance(b, gr.Textbox))
+    column = next(b for b in demo.blocks.values() if isinstance(b, gr.Column) and box._id in
+                  [c._id for c in b.children])
+    assert column.visible is False
+    msg = [v for v in _markdown_values(demo) if "Half is unavailable" in v]
+    assert msg and "RuntimeError: checkpoint missing" in msg[0] and "build its tab" in msg[0]
