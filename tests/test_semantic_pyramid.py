@@ -1,0 +1,311 @@
+"""Tests of the Semantic Pyramid model (synthkit.models.semantic_pyramid) and its pipeline (synthkit.pipelines.pyramid).
+
+Most tests use the ``tiny_test`` preset and ``TinyBackbone``, a small random classifier with the interface of
+``synthkit.backbones.FeatureBackbone`` (features / pyramid_levels / classify / lpips_like) whose levels match
+``tiny_test``. Tests of the bundled checkpoint use the real offline backbone.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+from synthkit.models import semantic_pyramid as sp
+from synthkit.models.semantic_pyramid import (
+    PyramidDiscriminator,
+    SemanticPyramidGenerator,
+    diversity_loss,
+    get_config,
+    level_masks,
+    level_specs_from_backbone,
+    sample_pyramid_masks,
+    semantic_reconstruction_loss,
+)
+
+
+class TinyBackbone(nn.Module):
+    """Random frozen classifier: conv1 16x16x8, conv2 8x8x16, conv3 4x4x16, fc7 = 5 scene logits (at 32 px)."""
+
+    pyramid_levels = ("conv1", "conv2", "conv3", "fc7")
+
+    def __init__(self) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(123)
+        self.conv1 = nn.Conv2d(3, 8, 3, stride=2, padding=1)
+        self.conv2 = nn.Conv2d(8, 16, 3, stride=2, padding=1)
+        self.conv3 = nn.Conv2d(16, 16, 3, stride=2, padding=1)
+        self.fc7 = nn.Linear(16, 5)
+        for p in self.parameters():
+            p.data = torch.randn(p.shape, generator=g) * 0.3
+            p.requires_grad_(False)
+        self.provenance = {"backend": "test", "sha256": "0" * 64}
+
+    def features(self, x: torch.Tensor, layers=None) -> dict[str, torch.Tensor]:
+        out = {}
+        out["conv1"] = h = F.relu(self.conv1(x))
+        out["conv2"] = h = F.relu(self.conv2(h))
+        out["conv3"] = h = F.relu(self.conv3(h))
+        out["fc7"] = self.fc7(h.mean(dim=(2, 3)))
+        return {k: v for k, v in out.items() if layers is None or k in layers}
+
+    def classify(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x, ["fc7"])["fc7"]
+
+    def lpips_like(self, x: torch.Tensor, y: torch.Tensor, spatial: bool = False) -> torch.Tensor:
+        fx, fy = self.features(x), self.features(y)
+        return sum((fx[k] - fy[k]).abs().mean(dim=tuple(range(1, fx[k].dim()))) for k in ("conv1", "conv2"))
+
+
+@pytest.fixture(scope="module")
+def backbone() -> TinyBackbone:
+    return TinyBackbone()
+
+
+@pytest.fixture(scope="module")
+def config() -> sp.PyramidConfig:
+    return get_config("tiny_test")
+
+
+def _inputs(config, backbone, batch=2, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(batch, 3, config.image_size, config.image_size, generator=g) * 2 - 1
+    feats = backbone.features(x)
+    return x, [feats[n] for n in config.level_names]
+
+
+def _only(config, level: int, batch: int = 1) -> list[torch.Tensor]:
+    full = torch.zeros(batch, config.num_levels, dtype=torch.bool)
+    full[:, level] = True
+    return level_masks(config, full, torch.zeros_like(full), torch.ones(batch, 1, config.image_size, config.image_size))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# config
+
+
+def test_tiny_test_preset_matches_the_test_backbone(backbone, config):
+    specs = level_specs_from_backbone(backbone, config.image_size)
+    assert specs == {"level_names": config.level_names, "level_channels": config.level_channels, "level_sizes": config.level_sizes}
+
+
+def test_config_rejects_bad_pyramids():
+    with pytest.raises(ValueError, match="same non-zero length"):
+        get_config("tiny_test", {"level_channels": (8, 16)})
+    with pytest.raises(ValueError, match="vector levels"):
+        get_config("tiny_test", {"level_sizes": (16, 0, 4, 0)})
+    with pytest.raises(ValueError, match="g_channels"):
+        get_config("tiny_test", {"g_channels": (8,)})
+    with pytest.raises(ValueError, match="unknown PyramidConfig field"):
+        get_config("tiny_test", {"lambda_foo": 1})
+    with pytest.raises(ValueError, match="valid levels"):
+        get_config("tiny_test").level_index("conv9")
+
+
+def test_presets_sizes():
+    # the Toyscapes checkpoint must ship in <= 10 MB fp32
+    G = SemanticPyramidGenerator(get_config("toyscapes64"))
+    assert sum(p.numel() for p in G.parameters()) * 4 < 10e6
+    paper = get_config("vgg16_places")
+    assert paper.level_names == ("conv1", "conv2", "conv3", "conv4", "conv5", "fc7", "fc8")
+    assert paper.level_sizes[:5] == (128, 64, 32, 16, 8) and paper.image_size == 256
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# generator / discriminator
+
+
+def test_forward_backward_shapes(backbone, config):
+    torch.manual_seed(0)
+    G, D = SemanticPyramidGenerator(config), PyramidDiscriminator(config)
+    _, feats = _inputs(config, backbone)
+    masks, _, _ = sample_pyramid_masks(config, 2, torch.Generator().manual_seed(0))
+    x_fake = G(feats, masks)
+    assert x_fake.shape == (2, 3, 32, 32) and x_fake.abs().max() <= 1
+    logits = D(x_fake)
+    assert logits.shape == (2,)
+    logits.mean().backward()
+    assert all(p.grad is not None for p in G.parameters() if p.requires_grad and p.grad is not None)
+    grads = [p.grad.abs().sum().item() for p in G.parameters() if p.grad is not None]
+    assert len(grads) > 0 and sum(grads) > 0
+
+
+def test_generator_rejects_wrong_feature_shapes(backbone, config):
+    G = SemanticPyramidGenerator(config)
+    _, feats = _inputs(config, backbone)
+    masks = _only(config, 0, batch=2)
+    bad = list(feats)
+    bad[1] = bad[1][:, :, :4, :4]
+    with pytest.raises(ValueError, match="level 'conv2'"):
+        G(bad, masks)
+    with pytest.raises(ValueError, match="expected 4 feature tensors"):
+        G(feats[:3], masks[:3])
+
+
+@pytest.mark.parametrize("level", [0, 1, 2, 3])
+def test_a_level_switched_off_contributes_nothing(backbone, config, level):
+    torch.manual_seed(0)
+    G = SemanticPyramidGenerator(config).eval()
+    _, feats = _inputs(config, backbone, batch=1)
+    z = torch.randn(1, config.z_dim)
+    on = (level + 1) % config.num_levels  # some other level is the one in use
+    masks = _only(config, on)
+    out = G(feats, masks, z)
+    changed = list(feats)
+    changed[level] = torch.randn_like(feats[level]) * 5
+    assert torch.equal(G(changed, masks, z), out)
+    # and the same change with the level switched on does change the output
+    assert not torch.allclose(G(changed, _only(config, level), z), G(feats, _only(config, level), z))
+
+
+def test_spatial_mask_zero_region_ignores_the_features_there(backbone, config):
+    torch.manual_seed(0)
+    G = SemanticPyramidGenerator(config).eval()
+    _, feats = _inputs(config, backbone, batch=1)
+    z = torch.randn(1, config.z_dim)
+    masks = _only(config, 0)
+    masks[0] = masks[0].clone()
+    masks[0][..., :, 8:] = 0  # conv1 (16x16): right half off
+    changed = list(feats)
+    changed[0] = feats[0].clone()
+    changed[0][..., :, 8:] = torch.randn_like(feats[0][..., :, 8:]) * 5
+    assert torch.equal(G(changed, masks, z), G(feats, masks, z))
+    changed[0][..., :, :8] += 1.0  # inside the kept region: it matters
+    assert not torch.allclose(G(changed, masks, z), G(feats, masks, z))
+
+
+def test_noise_gives_diversity_and_seed_gives_determinism(backbone, config):
+    torch.manual_seed(0)
+    G = SemanticPyramidGenerator(config).eval()
+    _, feats = _inputs(config, backbone, batch=1)
+    masks = _only(config, 3)  # deepest level: z matters
+    z1, z2 = torch.randn(2, 1, config.z_dim)
+    assert not torch.allclose(G(feats, masks, z1), G(feats, masks, z2))
+    assert torch.equal(G(feats, masks, z1), G(feats, masks, z1.clone()))
+
+
+def test_save_and_load_round_trip(tmp_path, config, backbone):
+    torch.manual_seed(0)
+    G = SemanticPyramidGenerator(config).eval()
+    G.save_pretrained(tmp_path / "m")
+    G2 = SemanticPyramidGenerator.from_pretrained(tmp_path / "m")
+    assert G2.config == config
+    _, feats = _inputs(config, backbone, batch=1)
+    z = torch.randn(1, config.z_dim)
+    masks = _only(config, 1)
+    assert torch.equal(G(feats, masks, z), G2(feats, masks, z))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# masks
+
+
+def test_mask_sampler_distribution(config):
+    n = 4000
+    c = get_config("tiny_test", {"vector_level_weight": 2.0})  # CRSP's doubled odds for vector levels
+    masks, chosen, has_region = sample_pyramid_masks(c, n, torch.Generator().manual_seed(1))
+    # 1. level frequencies proportional to (1, 1, 1, 2)
+    freq = torch.bincount(chosen, minlength=4).float() / n
+    assert torch.allclose(freq, torch.tensor([0.2, 0.2, 0.2, 0.4]), atol=0.025)
+    # region on with probability p_region = 0.3
+    assert abs(has_region.float().mean().item() - 0.3) < 0.025
+    for b in range(n):
+        l = int(chosen[b])
+        for i, m in enumerate(masks):
+            m = m[b]
+            if i == l:
+                assert torch.all(m == 1)  # the chosen level is fully on
+            elif i > l:
+                assert torch.all(m == 0)  # deeper levels off
+            elif not has_region[b]:
+                assert torch.all(m == 0)  # shallower levels off without a region
+    # with a region: shallower spatial levels keep the same region (resized), partly on, partly off
+    idx = [b for b in range(n) if has_region[b] and chosen[b] == 2][:50]
+    assert len(idx) > 20
+    for b in idx:
+        m0, m1 = masks[0][b], masks[1][b]
+        assert 0 < m0.mean() < 1 and set(m0.unique().tolist()) <= {0.0, 1.0}
+        # a cell of conv2 (8x8) is kept only if all 4 conv1 (16x16) cells under it are kept
+        assert torch.equal(m1, -F.max_pool2d(-m0, 2))
+
+
+def test_mask_sampler_is_seeded(config):
+    a, ca, ra = sample_pyramid_masks(config, 8, torch.Generator().manual_seed(5))
+    b, cb, rb = sample_pyramid_masks(config, 8, torch.Generator().manual_seed(5))
+    assert torch.equal(ca, cb) and torch.equal(ra, rb) and all(torch.equal(x, y) for x, y in zip(a, b))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# losses
+
+
+def test_semantic_reconstruction_loss_by_hand():
+    real = [torch.zeros(1, 2, 4, 4), torch.zeros(1, 3)]
+    fake = [torch.zeros(1, 2, 4, 4), torch.tensor([[1.0, 2.0, 3.0]])]
+    fake[0][0, :, 0, 0] = 4.0  # one pixel off by 4 in both channels
+    on = [torch.ones(1, 1, 4, 4), torch.ones(1, 1)]
+    # level 0: after 2x2 max-pool: 2x2 grid, one cell off by 4 in 2 channels -> 8 / (4 cells * 2 ch) = 1
+    # level 1: mean |(1, 2, 3)| = 2
+    assert semantic_reconstruction_loss(fake, real, on).item() == pytest.approx(3.0)
+    off = [torch.ones(1, 1, 4, 4), torch.zeros(1, 1)]
+    assert semantic_reconstruction_loss(fake, real, off).item() == pytest.approx(1.0)
+    hole = [torch.ones(1, 1, 4, 4), torch.zeros(1, 1)]
+    hole[0][..., :2, :2] = 0  # the whole pooled cell containing the error is masked out
+    assert semantic_reconstruction_loss(fake, real, hole).item() == pytest.approx(0.0)
+
+
+def test_lsgan_and_diversity_losses_by_hand():
+    assert sp.d_lsgan_loss(torch.tensor([1.0, 0.0]), torch.tensor([0.0, 2.0])).item() == pytest.approx(0.5 + 2.0)
+    assert sp.g_lsgan_loss(torch.tensor([1.0, -1.0])).item() == pytest.approx(2.0)
+    z1, z2 = torch.zeros(2, 4), torch.ones(2, 4)
+    x1, x2 = torch.zeros(2, 3, 2, 2), torch.full((2, 3, 2, 2), 0.5)
+    assert diversity_loss(z1, z2, x1, x2, eps=0.0).item() == pytest.approx(2.0)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# training task
+
+
+def _toy_batch(config, n=2):
+    g = torch.Generator().manual_seed(3)
+    return {"image": torch.rand(n, 3, config.image_size, config.image_size, generator=g) * 2 - 1}
+
+
+def test_task_steps_update_both_networks_and_not_the_backbone(backbone):
+    task = sp.make_task("tiny_test", {"lambda_div": 0.1}, backbone=backbone)
+    assert task.config.backbone_sha256 == "0" * 64
+    batch = _toy_batch(task.config)
+    g0 = [p.detach().clone() for p in task.G.parameters()]
+    d0 = [p.detach().clone() for p in task.D.parameters()]
+    b0 = [p.detach().clone() for p in backbone.parameters()]
+    logs_d = task.d_step(batch)
+    logs_g = task.g_step(batch)
+    assert set(logs_g) >= {"loss_g", "loss_g_adv", "loss_rec", "loss_div"} and "loss_d" in logs_d
+    assert all(np.isfinite(v) for v in {**logs_d, **logs_g}.values())
+    assert any(not torch.equal(a, p) for a, p in zip(g0, task.G.parameters()))
+    assert any(not torch.equal(a, p) for a, p in zip(d0, task.D.parameters()))
+    assert all(torch.equal(a, p) for a, p in zip(b0, backbone.parameters()))
+    samples = task.sample(task.G, batch)
+    assert samples.shape == (task.config.num_levels, 3, 32, 32)
+
+
+def test_reconstruction_loss_trains_the_generator_towards_the_features(backbone):
+    # only L_rec, from conv1 (near copy): a few steps must reduce it
+    task = sp.make_task("tiny_test", {"lambda_div": 0.0, "lambda_rec": 1.0, "lr_g": 2e-3}, backbone=backbone)
+    config = task.config
+    x, feats = _inputs(config, backbone, batch=4)
+    masks = _only(config, 0, batch=4)
+    z = torch.randn(4, config.z_dim)
+
+    def rec():
+        return semantic_reconstruction_loss(task.features(task.G(feats, masks, z)), feats, masks)
+
+    start = rec().item()
+    for _ in range(30):
+        loss = rec()
+        task.opt_g.zero_grad()
+        loss.backward()
+        task.opt_g.step()
+    assert rec().item() < 0.7 * start
