@@ -1,0 +1,118 @@
+"""The registry of named checkpoints: ``name -> where the weights are`` (a bundled folder or a Hub repo id).
+
+Add an entry with :func:`register` at the bottom of this file::
+
+    register(
+        "smis-toyscapes64",
+        paper="smis",
+        folder="smis-toyscapes64",                 # under synthkit/pretrained/
+        sha256="<sha256 of model.safetensors>",    # `sha256sum model.safetensors`
+        description="GroupDNet trained 20k steps on Toyscapes 64x64",
+    )
+    register("smis-deepfashion", paper="smis", repo_id="ORG/smis-deepfashion", revision="<commit>", sha256="...")
+
+``synthkit.load(name)`` (in :mod:`synthkit.hub`) resolves the entry, checks the sha256 when one is given, and
+builds the model class named in the folder's ``config.json``. This module only holds data: it imports nothing
+heavy, so ``synthkit list`` is fast.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
+
+# module under synthkit.models -> paper key (the name of its pipeline, synthkit.pipelines.<paper>)
+MODULE_TO_PAPER = {
+    "toy": "toy",
+    "groupdnet": "smis",
+    "bachgan": "bachgan",
+    "semantic_pyramid": "pyramid",
+    "controllable3d": "controllable3d",
+    "stylegan2": "image2stylegan",
+    "image2stylegan": "image2stylegan",
+}
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One named checkpoint. Exactly one of ``folder`` (bundled) or ``repo_id`` (Hugging Face Hub) is set."""
+
+    name: str
+    paper: str
+    description: str = ""
+    folder: str | None = None  # relative to synthkit/pretrained/
+    repo_id: str | None = None  # "ORG/NAME" on the Hugging Face Hub
+    revision: str | None = None  # branch, tag or commit of repo_id (None = main)
+    sha256: str | None = None  # of model.safetensors; checked on load when given
+
+    @property
+    def path(self) -> Path | None:
+        """The bundled folder, or None for a Hub entry."""
+        return PRETRAINED_DIR / self.folder if self.folder else None
+
+
+_REGISTRY: dict[str, ModelEntry] = {}
+
+
+def register(
+    name: str,
+    *,
+    paper: str,
+    description: str = "",
+    folder: str | None = None,
+    repo_id: str | None = None,
+    revision: str | None = None,
+    sha256: str | None = None,
+) -> ModelEntry:
+    """Add a named checkpoint. Raises ValueError on a duplicate name or an entry that is not well formed."""
+    if name in _REGISTRY:
+        raise ValueError(f"register: {name!r} is already registered ({_REGISTRY[name]})")
+    if (folder is None) == (repo_id is None):
+        raise ValueError(f"register({name!r}): give exactly one of folder= (bundled) or repo_id= (Hub)")
+    if repo_id is not None and not _REPO_ID.match(repo_id):
+        raise ValueError(f"register({name!r}): repo_id must look like 'ORG/NAME', got {repo_id!r}")
+    if sha256 is not None and not _SHA256.match(sha256):
+        raise ValueError(f"register({name!r}): sha256 must be 64 lowercase hex digits, got {sha256!r}")
+    entry = ModelEntry(name, paper, description, folder, repo_id, revision, sha256)
+    _REGISTRY[name] = entry
+    return entry
+
+
+def get(name: str) -> ModelEntry:
+    """The entry called ``name``; KeyError listing the valid names otherwise."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown model name {name!r}; valid names: {', '.join(sorted(_REGISTRY)) or '(none)'}") from None
+
+
+def names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def list_models(verbose: bool = False) -> list[str] | list[dict[str, Any]]:
+    """Registered names (sorted), or with ``verbose=True`` one dict per entry (name, paper, folder/repo_id, ...)."""
+    if not verbose:
+        return names()
+    return [asdict(_REGISTRY[n]) for n in names()]
+
+
+def paper_of(name: str, model: Any = None) -> str:
+    """The paper key of a registered name, else of a loaded model (from its class's module under synthkit.models)."""
+    if name in _REGISTRY:
+        return _REGISTRY[name].paper
+    if model is not None:
+        module = type(model).__module__
+        if module.startswith("synthkit.models."):
+            short = module.split(".")[2]
+            return MODULE_TO_PAPER.get(short, short)
+    raise KeyError(f"cannot tell which paper {name!r} belongs to; valid names: {', '.join(names()) or '(none)'}")
+
+
+# --- entries ---------------------------------------------------------------------------------------------------------
