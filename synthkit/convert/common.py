@@ -1,0 +1,137 @@
+"""Pieces shared by the official-checkpoint converters (SMIS, BachGAN, ...).
+
+- :func:`load_official_state`: an official ``.pth`` state_dict, read with ``torch.load(weights_only=True)``.
+- :func:`fold_spectral_norm`: old hook-API spectral norm (``X.weight_orig``, ``X.weight_u``, ``X.weight_v``) ->
+  one plain ``X.weight = W / sigma``, sigma = u^T W v. This is what the old hook computes in eval mode, so a model
+  without spectral norm that loads the folded weight gives the same outputs (and skips the per-call division).
+- :func:`spectral_norm_to_parametrizations`: the same three tensors renamed for
+  ``torch.nn.utils.parametrizations.spectral_norm`` (keeps spectral norm trainable).
+- :class:`ConversionReport`: which official key went where, which were dropped and why.
+- :func:`parity_dir`, :func:`load_parity_case`: read the parity fixtures (``../shared/fixtures/parity/``).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "ConversionReport",
+    "load_official_state",
+    "fold_spectral_norm",
+    "spectral_norm_to_parametrizations",
+    "parity_dir",
+    "load_parity_case",
+    "ParityCase",
+]
+
+_SN_SUFFIXES = ("weight_orig", "weight_u", "weight_v")
+
+
+@dataclass
+class ConversionReport:
+    """What happened to each official key."""
+
+    converted: dict[str, str] = field(default_factory=dict)  # official key -> synthkit key
+    dropped: dict[str, str] = field(default_factory=dict)  # official key -> reason
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1)
+
+
+def load_official_state(path: str | Path, what: str = "checkpoint") -> dict[str, Tensor]:
+    """An official ``state_dict`` from a ``.pth`` file, weights-only, tensors only.
+
+    Uses ``synthkit.hub.load_official_pth`` (``torch.load(weights_only=True)``: no pickled code runs).
+    ``what`` names the expected file in the error message.
+    """
+    from synthkit.hub import load_official_pth
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file (expected the official {what})")
+    state = load_official_pth(path)
+    if isinstance(state, Mapping) and "state_dict" in state and isinstance(state["state_dict"], Mapping):
+        state = state["state_dict"]
+    if not isinstance(state, Mapping):
+        raise ValueError(f"{path} does not hold a state_dict (got {type(state).__name__}); expected the {what}")
+    return {k: v for k, v in state.items() if isinstance(v, Tensor)}
+
+
+def _sn_prefixes(state: Mapping[str, Tensor]) -> list[str]:
+    """'a.b.' for every 'a.b.weight_orig' ('' for a bare module's 'weight_orig')."""
+    return [k[: -len("weight_orig")] for k in state if k == "weight_orig" or k.endswith(".weight_orig")]
+
+
+def fold_spectral_norm(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Replace each ``X.weight_orig/_u/_v`` triple by ``X.weight = W / sigma`` with sigma = u^T (W_mat v).
+
+    W_mat is W reshaped to [out, -1] (``torch.nn.utils.spectral_norm`` with dim=0, the default for Conv2d and
+    Linear). Eval mode of the old hook uses the stored u, v without a power iteration, so this is exact.
+    Other keys pass through unchanged.
+    """
+    out = dict(state)
+    for prefix in _sn_prefixes(state):
+        try:
+            w, u, v = (out.pop(f"{prefix}{s}") for s in _SN_SUFFIXES)
+        except KeyError as err:
+            raise ValueError(f"spectral-norm key {err} missing for {prefix!r}: the checkpoint is incomplete") from None
+        w64 = w.double()
+        sigma = torch.dot(u.double(), w64.reshape(w.shape[0], -1) @ v.double())  # sigma = u^T W v
+        out[f"{prefix}weight"] = (w64 / sigma).to(w.dtype)
+    return out
+
+
+def spectral_norm_to_parametrizations(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Rename ``X.weight_{orig,u,v}`` to ``X.parametrizations.weight.{original,0._u,0._v}``."""
+    new_names = ("parametrizations.weight.original", "parametrizations.weight.0._u", "parametrizations.weight.0._v")
+    out = {}
+    for key, value in state.items():
+        for old, new in zip(_SN_SUFFIXES, new_names):
+            if key == old or key.endswith("." + old):
+                key = key[: -len(old)] + new
+                break
+        out[key] = value
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# parity fixtures
+
+
+def parity_dir() -> Path:
+    """``<repo root>/../shared/fixtures/parity`` (may not exist in a user's clone)."""
+    return Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "parity"
+
+
+@dataclass
+class ParityCase:
+    """One fixture: official state_dict (float16 upcast to float32), inputs, outputs and its json metadata."""
+
+    state: dict[str, Tensor]
+    inputs: dict[str, Tensor]
+    outputs: dict[str, Tensor]
+    meta: dict
+
+
+def load_parity_case(name: str, folder: str | Path | None = None) -> ParityCase:
+    """Read ``<name>.safetensors`` + ``<name>.json``. Floating tensors are upcast to float32 (see the README)."""
+    from safetensors.torch import load_file
+
+    folder = Path(folder) if folder is not None else parity_dir()
+    tensors = load_file(str(folder / f"{name}.safetensors"))
+    meta_path = folder / f"{name}.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+
+    def part(prefix: str) -> dict[str, Tensor]:
+        return {
+            k[len(prefix):]: (v.float() if v.is_floating_point() else v)
+            for k, v in tensors.items()
+            if k.startswith(prefix)
+        }
+
+    return ParityCase(part("state."), part("input."), part("output."), meta)
