@@ -21,18 +21,16 @@ hook, so the converted generator reproduces the official outputs (``tests/test_p
 """
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-import torch
 from torch import Tensor
 
+from synthkit.convert.common import ConversionReport, load_official_state, spectral_norm_to_parametrizations
 from synthkit.models.bachgan import BachGANConfig, BachGANGenerator, get_config
 
-__all__ = ["UNUSED_OFFICIAL_MODULES", "ConversionReport", "official_key_to_synthkit", "convert_state_dict",
-           "load_official_generator", "convert_bachgan"]
+__all__ = ["UNUSED_OFFICIAL_MODULES", "official_key_to_synthkit", "convert_state_dict", "load_official_generator",
+           "convert_bachgan"]
 
 # Modules of the official generator that its forward pass never calls (the FCN fusion left commented out).
 UNUSED_OFFICIAL_MODULES = {
@@ -43,23 +41,6 @@ UNUSED_OFFICIAL_MODULES = {
     "conv2_2": "FCN fusion leftover, commented out in SPADEGenerator.forward",
     "upscore": "FCN fusion leftover (ConvTranspose2d 128->35, k32 s16), commented out in SPADEGenerator.forward",
 }
-_SPECTRAL_SUFFIXES = {
-    "weight_orig": "parametrizations.weight.original",
-    "weight_u": "parametrizations.weight.0._u",
-    "weight_v": "parametrizations.weight.0._v",
-}
-
-
-@dataclass
-class ConversionReport:
-    """What happened to each official key."""
-
-    converted: dict[str, str] = field(default_factory=dict)  # official key -> synthkit key
-    dropped: dict[str, str] = field(default_factory=dict)  # official key -> reason
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=1)
-
 
 def official_key_to_synthkit(key: str) -> str | None:
     """The synthkit name of one official key, or None for the keys of unused modules."""
@@ -68,9 +49,7 @@ def official_key_to_synthkit(key: str) -> str | None:
         return None
     if module in ("encode_shared", "memory_shared"):
         key = "fusion." + key
-    prefix, _, last = key.rpartition(".")
-    if last in _SPECTRAL_SUFFIXES:
-        key = f"{prefix}.{_SPECTRAL_SUFFIXES[last]}"
+    (key,) = spectral_norm_to_parametrizations({key: None})  # X.weight_orig -> X.parametrizations.weight.original
     return key
 
 
@@ -136,26 +115,6 @@ def load_official_generator(
     return G.eval(), report
 
 
-def _load_pth(path: str | Path) -> dict[str, Tensor]:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{path} not found; the official BachGAN generators are city_model/60_net_G.pth and "
-            "ade_model/150_net_G.pth from the authors' BachGan.zip"
-        )
-    try:
-        from synthkit.hub import load_official_pth  # type: ignore[attr-defined]
-    except ImportError:
-        load_official_pth = None
-    if load_official_pth is not None:
-        state = load_official_pth(path)
-    else:
-        state = torch.load(path, map_location="cpu", weights_only=True)  # never unpickle code
-    if not isinstance(state, Mapping):
-        raise ValueError(f"{path} does not hold a state_dict (got {type(state).__name__})")
-    return {k: v for k, v in state.items() if isinstance(v, Tensor)}
-
-
 def convert_bachgan(
     generator_pth: str | Path, preset: str = "cityscapes", out_dir: str | Path = "bachgan-converted",
     overrides: dict | None = None,
@@ -166,16 +125,19 @@ def convert_bachgan(
     Dropped keys and their reasons are written to ``conversion.json`` and printed.
     """
     config = get_config(preset, overrides)
-    G, report = load_official_generator(_load_pth(generator_pth), config)
+    what = "BachGAN generator (city_model/60_net_G.pth or ade_model/150_net_G.pth from BachGan.zip)"
+    G, report = load_official_generator(load_official_state(generator_pth, what=what), config)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    if hasattr(G, "save_pretrained"):
-        G.save_pretrained(out)
-    else:  # before synthkit.hub exists: the same two files
-        from safetensors.torch import save_file
-
-        save_file({k: v.contiguous() for k, v in G.state_dict().items()}, str(out / "model.safetensors"))
-        (out / "config.json").write_text(json.dumps(asdict(config), indent=1))
+    card = {
+        "model_name": f"BachGAN {preset} (official weights)",
+        "paper": "bachgan",
+        "paper_url": "https://arxiv.org/abs/2003.11690",
+        "license": "cc-by-nc-sa-4.0",  # the authors' weights and code are CC BY-NC-SA 4.0
+        "notes": f"Converted from {Path(generator_pth).name} with `synthkit convert bachgan`; the unused FCN "
+                 "modules were dropped (see conversion.json).",
+    }
+    G.save_pretrained(out, card=card)
     (out / "conversion.json").write_text(report.to_json())
     for key, reason in report.dropped.items():
         print(f"dropped {key}: {reason}")

@@ -61,11 +61,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from synthkit.nn.discriminator import MultiscaleDiscriminator
 
-try:  # hub.py is written concurrently; fall back to a plain module until it lands
-    from synthkit.hub import HubMixin
-except ImportError:  # pragma: no cover
-    class HubMixin:  # type: ignore[no-redef]
-        pass
+from synthkit.hub import HubMixin
 
 __all__ = [
     "BachGANConfig",
@@ -178,7 +174,7 @@ PRESETS: dict[str, BachGANConfig] = {
         base_channels=8,
         num_upsampling_layers="normal",
         spade_hidden=32,
-        thing_classes=(),  # filled from synthkit.data.toyscapes.THING_CLASSES by get_config
+        thing_classes=(9, 10, 11),  # tree, building, car; get_config reads synthkit.data.toyscapes.THING_IDS
         d_base_channels=32,
         d_num_layers=3,
         lambda_vgg=10.0,
@@ -217,10 +213,9 @@ def get_config(preset: str = "toyscapes", overrides: dict[str, Any] | None = Non
         raise ValueError(f"unknown BachGAN preset {preset!r}; valid: {sorted(PRESETS)}")
     config = PRESETS[preset]
     if preset == "toyscapes":
-        from synthkit.data.toyscapes import CLASSES, THING_CLASSES
+        from synthkit.data.toyscapes import NUM_CLASSES, THING_IDS
 
-        things = tuple(sorted(CLASSES.index(c) if isinstance(c, str) else int(c) for c in THING_CLASSES))
-        config = replace(config, num_classes=len(CLASSES), thing_classes=things)
+        config = replace(config, num_classes=NUM_CLASSES, thing_classes=tuple(sorted(THING_IDS)))
     overrides = dict(overrides or {})
     unknown = sorted(set(overrides) - set(asdict(config)))
     if unknown:
