@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from synthkit.convert.common import fold_spectral_norm, load_parity_case
 from synthkit.convert.smis import convert_smis, load_official_model
-from synthkit.models.groupdnet import GroupDNet, GroupDNetConfig, latent_from_official
+from synthkit.models.groupdnet import GroupDNet, GroupDNetConfig, class_crops, latent_from_official
 
 PARITY = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "parity"
 TOL = 1e-4
@@ -87,6 +87,24 @@ def test_generator_parity_with_norm_cache():
         cache = model.precompute_norm_params(_seg(case, model.config))
         image = model.generate(z, norm_cache=cache)
     assert (image - case.outputs["image"]).abs().max().item() <= TOL
+
+
+def test_encoder_parity():
+    """Official ConvEncoder: per-class crops (trans_img) and grouped encoder -> mu, logvar."""
+    e_case, g_case = _case("smis_deepfashion_encoder_tiny"), _case("smis_deepfashion_tiny")
+    model, report = load_official_model(g_case.state, e_case.state, "deepfashion_tiny")
+    assert {k for k in report.converted if k.startswith("E:")} == {f"E:{k}" for k in e_case.state}
+    seg = _seg(e_case, model.config)
+    crops = class_crops(e_case.inputs["real_image"], seg, model.config.encoder_size)
+    assert crops.shape == e_case.inputs["crops"].shape
+    assert (crops - e_case.inputs["crops"]).abs().max().item() <= TOL  # the crops themselves match trans_img
+    with torch.no_grad():
+        mu, logvar = model.E(e_case.inputs["crops"])
+        mu_img, logvar_img = model.encode(e_case.inputs["real_image"], seg)
+    for name, ours in (("mu", mu), ("logvar", logvar), ("mu", mu_img), ("logvar", logvar_img)):
+        official = latent_from_official(e_case.outputs[name], 8)  # [B, 8C, 4, 4] -> [B, C, 8, 4, 4]
+        diff = (ours - official).abs().max().item()
+        assert diff <= TOL, f"encoder {name}: max abs diff {diff:.3g}"
 
 
 def test_convert_smis_end_to_end_from_pth_files(tmp_path):
