@@ -95,11 +95,12 @@ def build_demo(tabs: Sequence[tuple[str, str]] | None = None) -> gr.Blocks:
     return demo
 
 
-def launch(host: str | None = None, port: int | None = None, share: bool = False, **kwargs: Any):
+def launch(host: str | None = None, port: int | None = None, share: bool = False, **kwargs: Any) -> gr.Blocks:
     """Build and launch the app; blocks until interrupted unless ``prevent_thread_lock=True`` is passed.
 
     ``host`` defaults to ``$GRADIO_SERVER_NAME`` or 127.0.0.1 (loopback: the app is not exposed by accident);
-    ``port`` to ``$GRADIO_SERVER_PORT`` or the first free port from 7860. Returns what ``Blocks.launch`` returns.
+    ``port`` to ``$GRADIO_SERVER_PORT`` or the first free port from 7860. Other keyword arguments go to
+    ``Blocks.launch``. Returns the launched ``gr.Blocks`` (``.local_url``, ``.close()``).
     """
     host = host or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
     if port is None and os.environ.get("GRADIO_SERVER_PORT"):
@@ -108,7 +109,8 @@ def launch(host: str | None = None, port: int | None = None, share: bool = False
         except ValueError as err:
             raise ValueError(f"GRADIO_SERVER_PORT must be an integer port, got {os.environ['GRADIO_SERVER_PORT']!r}") from err
     demo = build_demo()
-    return demo.launch(server_name=host, server_port=port, share=share, **{**launch_kwargs(), **kwargs})
+    demo.launch(server_name=host, server_port=port, share=share, **{**launch_kwargs(), **kwargs})
+    return demo
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -442,9 +442,22 @@ def test_app_hides_a_tab_whose_build_fails_half_way(monkeypatch):
     module.build_tab = build_tab
     monkeypatch.setitem(sys.modules, module.__name__, module)
     demo = app.build_demo([("Half", module.__name__)])
-    box = next(b for b in demo.blocks.values() if isinstance(b, gr.Textbox))
-    column = next(b for b in demo.blocks.values() if isinstance(b, gr.Column) and box._id in
-                  [c._id for c in b.children])
-    assert column.visible is False
+    config = demo.get_config_file()  # what the page receives
+    box_id = next(c["id"] for c in config["components"] if c["props"].get("label") == "half-built component")
+
+    def path_to(node, target, trail=()):
+        trail = (*trail, node["id"])
+        if node["id"] == target:
+            return trail
+        for child in node.get("children", []):
+            found = path_to(child, target, trail)
+            if found:
+                return found
+        return None
+
+    props = {c["id"]: c for c in config["components"]}
+    ancestors = path_to(config["layout"], box_id)
+    hidden = [i for i in ancestors if props.get(i, {}).get("props", {}).get("visible") is False]
+    assert hidden and props[hidden[0]]["type"] == "column", "the half-built UI must be hidden"
     msg = [v for v in _markdown_values(demo) if "Half is unavailable" in v]
     assert msg and "RuntimeError: checkpoint missing" in msg[0] and "build its tab" in msg[0]

@@ -1,0 +1,170 @@
+"""Demo tests, level 2: the full app (demos/app.py) on a loopback port, driven with gradio_client.
+
+What a user of the API sees: the named endpoints, real PNG files of the right size, and for bad input an
+``AppError`` carrying a message that says what was wrong, never Gradio's generic "upstream app has raised an
+exception" text.
+"""
+from __future__ import annotations
+
+import socket
+
+import gradio as gr
+import numpy as np
+import pytest
+from gradio_client import Client
+from gradio_client.exceptions import AppError
+from PIL import Image
+
+GENERIC_UPSTREAM = "The upstream Gradio app has raised an exception"
+
+
+@pytest.fixture(scope="module")
+def app_url(launch_blocks):
+    from demos import app
+
+    demo = app.build_demo()
+    url = launch_blocks(demo)
+    yield url
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def client(app_url):
+    return Client(app_url, verbose=False)
+
+
+def _endpoint(api: dict, name: str) -> dict:
+    endpoints = api["named_endpoints"]
+    assert f"/{name}" in endpoints, f"/{name} not among {sorted(endpoints)}"
+    return endpoints[f"/{name}"]
+
+
+def _decode(path: str) -> np.ndarray:
+    with Image.open(path) as img:
+        assert img.format == "PNG", f"outputs must be lossless PNG (label colours), got {img.format}"
+        return np.asarray(img.convert("RGB"))
+
+
+def test_view_api_lists_the_named_endpoints_with_choices(client):
+    api = client.view_api(return_format="dict", print_info=False)
+    render = _endpoint(api, "toyscapes_render")
+    _endpoint(api, "toyscapes_random_seed")
+    params = {p["parameter_name"]: p for p in render["parameters"]}
+    assert list(params) == ["scene", "seed", "index", "size"]
+    from synthkit.data import toyscapes
+
+    assert params["scene"]["type"]["enum"] == ["random", *toyscapes.SCENES]
+    assert params["size"]["type"]["enum"] == [64, 128, 256]
+    assert params["seed"]["component"] == "Number" and params["seed"]["type"]["type"] == "integer"
+    assert [r["component"] for r in render["returns"]] == ["Image", "Image", "Image", "Markdown"]
+
+
+@pytest.mark.parametrize("size", [64, 256])
+def test_render_returns_decodable_images_of_the_right_size(client, size):
+    from synthkit.data import toyscapes
+
+    image_path, labels_path, boxes_path, legend = client.predict(
+        "coast", 7, 2, size, api_name="/toyscapes_render"
+    )
+    image, labels, boxed = (_decode(p) for p in (image_path, labels_path, boxes_path))
+    for arr in (image, labels, boxed):
+        assert arr.shape == (size, size, 3)
+    # the served image is the sample itself, bit for bit (PNG is lossless)
+    np.testing.assert_array_equal(image, toyscapes.render(7, 2, size=size, scene="coast").image)
+    assert "**Scene:** coast" in legend and "| sky |" in legend
+
+
+def test_render_differs_for_different_seeds(client):
+    a = _decode(client.predict("random", 1, 0, 128, api_name="/toyscapes_render")[0])
+    b = _decode(client.predict("random", 2, 0, 128, api_name="/toyscapes_render")[0])
+    a2 = _decode(client.predict("random", 1, 0, 128, api_name="/toyscapes_render")[0])
+    assert not np.array_equal(a, b)
+    np.testing.assert_array_equal(a, a2)
+
+
+def test_random_seed_endpoint(client):
+    seeds = {client.predict(api_name="/toyscapes_random_seed") for _ in range(3)}
+    assert all(isinstance(s, (int, float)) and 0 <= s <= 99_999 for s in seeds)
+
+
+def test_negative_seed_gets_our_message(client):
+    with pytest.raises(AppError) as info:
+        client.predict("random", -5, 0, 128, api_name="/toyscapes_render")
+    message = str(info.value)
+    assert "Seed must be a whole number between 0 and" in message and "got -5" in message
+    assert GENERIC_UPSTREAM not in message
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("random", 0, 0, 7), "not in the list of choices: [64, 128, 256]"),  # Gradio's Radio check, a clear AppError
+        (("moon", 0, 0, 64), "not in the list of choices"),
+        (("random", 0, -3, 64), "Index must be a whole number"),
+    ],
+    ids=["size-7", "unknown-scene", "negative-index"],
+)
+def test_other_bad_inputs_are_app_errors_with_a_message(client, args, expected):
+    with pytest.raises(AppError) as info:
+        client.predict(*args, api_name="/toyscapes_render")
+    assert expected in str(info.value)
+    assert GENERIC_UPSTREAM not in str(info.value)
+
+
+def test_unexpected_exceptions_reach_the_client_as_a_friendly_message(launch_blocks):
+    """The contrast TESTING.md describes: a bare exception gives the generic text, @user_errors a real message."""
+    from demos.common import user_errors
+
+    def bare(x: str) -> str:
+        raise RuntimeError("internal")
+
+    @user_errors
+    def wrapped(x: str) -> str:
+        raise RuntimeError("internal")
+
+    with gr.Blocks(analytics_enabled=False) as demo:
+        box = gr.Textbox()
+        out = gr.Textbox()
+        box.submit(bare, box, out, api_name="bare")
+        box.submit(wrapped, box, out, api_name="wrapped")
+    url = launch_blocks(demo)
+    try:
+        c = Client(url, verbose=False)
+        with pytest.raises(AppError, match=GENERIC_UPSTREAM):
+            c.predict("x", api_name="/bare")
+        with pytest.raises(AppError) as info:
+            c.predict("x", api_name="/wrapped")
+        assert GENERIC_UPSTREAM not in str(info.value)
+        assert "Something went wrong on the server" in str(info.value) and "RuntimeError" in str(info.value)
+    finally:
+        demo.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_launch_respects_gradio_server_env(monkeypatch):
+    """`synthkit demo` calls demos.app.launch(host=None, port=None): the GRADIO_SERVER_* variables decide."""
+    from demos import app
+
+    port = _free_port()
+    monkeypatch.setenv("GRADIO_SERVER_NAME", "127.0.0.1")
+    monkeypatch.setenv("GRADIO_SERVER_PORT", str(port))
+    demo = app.launch(prevent_thread_lock=True, quiet=True)
+    try:
+        assert demo.local_url.rstrip("/") == f"http://127.0.0.1:{port}"
+        api = Client(demo.local_url, verbose=False).view_api(return_format="dict", print_info=False)
+        assert "/toyscapes_render" in api["named_endpoints"]
+    finally:
+        demo.close()
+
+
+def test_launch_rejects_a_bad_port_variable(monkeypatch):
+    from demos import app
+
+    monkeypatch.setenv("GRADIO_SERVER_PORT", "eighty")
+    with pytest.raises(ValueError, match="GRADIO_SERVER_PORT must be an integer"):
+        app.launch(prevent_thread_lock=True, quiet=True)
