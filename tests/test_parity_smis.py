@@ -15,8 +15,14 @@ import torch
 import torch.nn.functional as F
 
 from synthkit.convert.common import fold_spectral_norm, load_parity_case
-from synthkit.convert.smis import convert_smis, load_official_model
-from synthkit.models.groupdnet import GroupDNet, GroupDNetConfig, class_crops, latent_from_official
+from synthkit.convert.smis import convert_generator_state, convert_smis, load_official_model
+from synthkit.models.groupdnet import (
+    GroupDNet,
+    GroupDNetConfig,
+    GroupDNetGenerator,
+    class_crops,
+    latent_from_official,
+)
 
 PARITY = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "parity"
 TOL = 1e-4
@@ -105,6 +111,36 @@ def test_encoder_parity():
         official = latent_from_official(e_case.outputs[name], 8)  # [B, 8C, 4, 4] -> [B, C, 8, 4, 4]
         diff = (ours - official).abs().max().item()
         assert diff <= TOL, f"encoder {name}: max abs diff {diff:.3g}"
+
+
+@pytest.mark.parametrize("keep_spectral_norm", [False, True])
+def test_ade20k_manifest_keys_and_shapes(keep_spectral_norm):
+    """Paper-size ADE20K: every official key is converted or dropped (up_4 only), and the converted names and
+    shapes are exactly those of the ``ade20k`` preset. Tensors live on the meta device: nothing is allocated."""
+    manifest = json.loads((PARITY / "smis_ade20k_manifest.json").read_text())
+    shapes = manifest["state_shapes"]
+
+    def meta(key, shape):
+        dtype = torch.int64 if key.endswith("num_batches_tracked") else torch.float32
+        return torch.empty(shape, dtype=dtype, device="meta")
+
+    state = {k: meta(k, v) for k, v in shapes.items()}
+    converted, report = convert_generator_state(state, keep_spectral_norm=keep_spectral_norm)
+    assert set(report.converted) | set(report.dropped) == set(shapes)
+    assert report.dropped and all(k.startswith("up_4.") for k in report.dropped)
+    assert {k for k in shapes if k.startswith("up_4.")} == set(report.dropped)
+    assert tuple(converted["conv_img.weight"].shape) == (3, 128, 3, 3)  # the 2*ngf-wide conv_img
+
+    config = GroupDNetConfig.from_preset("ade20k", spectral_norm=keep_spectral_norm)
+    with torch.device("meta"):
+        G = GroupDNetGenerator(config)
+    expected = {k: tuple(v.shape) for k, v in G.state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in converted.items()}
+    assert got == expected
+    # nhidden rule for C = 151 (prime): 2C where C % G == 0 (G = 151 or 1), else C * G
+    assert G.blocks[0].norm_0.mlp_shared.out_channels == 302  # head_0, G = 151
+    assert G.blocks[1].norm_0.mlp_shared.out_channels == 151 * 16  # G_middle_0, G = 16
+    assert G.blocks[6].norm_0.mlp_shared.out_channels == 302  # up_3, G = 1
 
 
 def test_convert_smis_end_to_end_from_pth_files(tmp_path):
