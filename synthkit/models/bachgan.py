@@ -508,3 +508,67 @@ def build_discriminator(config: BachGANConfig) -> MultiscaleDiscriminator:
         num_layers=config.d_num_layers,
         num_scales=config.d_num_scales,
     )
+
+
+# The perceptual loss of SPADE / BachGAN: L1 on 5 backbone layers (VGG19 relu1_1..relu5_1), these weights.
+PERCEPTUAL_WEIGHTS = (1.0 / 32, 1.0 / 16, 1.0 / 8, 1.0 / 4, 1.0)
+
+
+def seg_nll_loss(seg_logprob: Tensor, label: Tensor) -> Tensor:
+    """Auxiliary segmentation loss of the official ``--seg`` option: L_seg = -E[log p(label | G)] (NLL)."""
+    return F.nll_loss(seg_logprob, label)
+
+
+def discriminate(D: nn.Module, box_layout: Tensor, x_fake: Tensor, x_real: Tensor) -> tuple[list, list]:
+    """D on concat(L, fake) and concat(L, real) in one batch, as SPADE does -> (pred_fake, pred_real) per scale."""
+    B = x_fake.shape[0]
+    pred = D(torch.cat([torch.cat([box_layout, x_fake], 1), torch.cat([box_layout, x_real], 1)], 0))  # [2B, ...]
+    pred_fake = [[f[:B] for f in scale] for scale in pred]
+    pred_real = [[f[B:] for f in scale] for scale in pred]
+    return pred_fake, pred_real
+
+
+def d_loss(D: nn.Module, box_layout: Tensor, x_fake: Tensor, x_real: Tensor) -> Tensor:
+    """L_D = E[max(0, 1 - D(L, x_real))] + E[max(0, 1 + D(L, G(L, M)))] (hinge, mean over the 2 scales)."""
+    from synthkit.losses import d_hinge_loss
+
+    pred_fake, pred_real = discriminate(D, box_layout, x_fake.detach(), x_real)
+    return d_hinge_loss(pred_real, pred_fake)
+
+
+def g_loss(
+    config: BachGANConfig,
+    D: nn.Module,
+    box_layout: Tensor,
+    x_fake: Tensor,
+    x_real: Tensor,
+    seg_logprob: Tensor | None = None,
+    label: Tensor | None = None,
+    backbone: nn.Module | None = None,
+) -> tuple[Tensor, dict[str, float]]:
+    """BachGAN's generator objective (SPADE's, without KL):
+
+    L_G = -E[D(L, x_fake)] + lambda_feat * L_FM + lambda_vgg * L_perc (+ lambda_seg * L_seg)
+
+    Returns (total, {term: value}) for logging.
+    """
+    from synthkit.losses import feature_matching_loss, g_hinge_loss, perceptual_loss
+
+    pred_fake, pred_real = discriminate(D, box_layout, x_fake, x_real)
+    terms = {"g_gan": g_hinge_loss(pred_fake)}
+    if config.lambda_feat > 0:
+        terms["g_feat"] = config.lambda_feat * feature_matching_loss(pred_fake, pred_real)
+    if config.lambda_vgg > 0:
+        if backbone is None:
+            raise ValueError("lambda_vgg > 0 needs a feature backbone (synthkit.backbones.load_backbone)")
+        layers = list(backbone.perceptual_layers)
+        f_fake, f_real = backbone.features(x_fake, layers), backbone.features(x_real, layers)
+        terms["g_vgg"] = config.lambda_vgg * perceptual_loss(
+            [f_fake[n] for n in layers], [f_real[n] for n in layers], PERCEPTUAL_WEIGHTS[-len(layers):]
+        )
+    if config.lambda_seg > 0:
+        if seg_logprob is None or label is None:
+            raise ValueError("lambda_seg > 0 needs seg_logprob and the label map")
+        terms["g_seg"] = config.lambda_seg * seg_nll_loss(seg_logprob, label)
+    total = sum(terms.values())
+    return total, {k: float(v.detach()) for k, v in terms.items()}
