@@ -57,6 +57,7 @@ THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="sky", neutral_hue="s
 # Small label maps (64 px) are shown enlarged; `pixelated` keeps class boundaries crisp instead of blurred.
 CSS = """
 .pixelated img, .pixelated canvas { image-rendering: pixelated; }
+.pixelated img { width: 100%; height: 100%; object-fit: contain; }
 #synthkit-header { text-align: center; }
 #synthkit-header h1 { margin-bottom: 0.2em; }
 .tab-error { border-left: 4px solid var(--error-border-color, #ef4444); padding-left: 1em; }

@@ -40,13 +40,13 @@ def scene_choices() -> list[str]:
 
 def _as_nonnegative_int(value: Any, name: str, maximum: int) -> int:
     if value is None or (isinstance(value, str) and not value.strip()):
-        raise ValueError(f"{name} is empty: enter a whole number between 0 and {maximum}.")
+        raise ValueError(f"{name} is empty: enter a whole number between 0 and {maximum:,}.")
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a whole number between 0 and {maximum}, got {value!r}.") from None
+        raise ValueError(f"{name} must be a whole number between 0 and {maximum:,}, got {value!r}.") from None
     if not number.is_integer() or not 0 <= number <= maximum:
-        raise ValueError(f"{name} must be a whole number between 0 and {maximum}, got {value!r}.")
+        raise ValueError(f"{name} must be a whole number between 0 and {maximum:,}, got {value!r}.")
     return int(number)
 
 
@@ -123,13 +123,15 @@ def build_tab() -> None:
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=240):
             scene = gr.Dropdown(scene_choices(), value=RANDOM_SCENE, label="Scene category",
-                                info="'random' lets the seed and index decide")
-            seed = gr.Number(value=0, precision=0, label="Seed", info="any whole number ≥ 0")
-            index = gr.Number(value=0, precision=0, label="Index", info="sample number within the seed")
-            size = gr.Radio(list(SIZES), value=128, label="Size (pixels)")
+                                info="'random' lets the seed and index decide", elem_id="toyscapes-scene")
+            seed = gr.Number(value=0, precision=0, label="Seed", info="any whole number ≥ 0",
+                             elem_id="toyscapes-seed")
+            index = gr.Number(value=0, precision=0, label="Index",
+                              info="sample number within the seed", elem_id="toyscapes-index")
+            size = gr.Radio(list(SIZES), value=128, label="Size (pixels)", elem_id="toyscapes-size")
             with gr.Row():
                 render_btn = gr.Button("Render", variant="primary", elem_id="toyscapes-render")
-                dice_btn = gr.Button("🎲 Random seed", elem_id="toyscapes-dice")
+                dice_btn = gr.Button("Random seed", elem_id="toyscapes-dice")
         with gr.Column(scale=3):
             with gr.Row():
                 image = gr.Image(initial[0], label="Image", type="numpy", format="png", height=256,
@@ -137,7 +139,7 @@ def build_tab() -> None:
                 labels = gr.Image(initial[1], label="Labels (palette colours)", type="numpy", format="png",
                                   height=256, interactive=False, elem_classes=["pixelated"],
                                   elem_id="toyscapes-labels")
-                boxes = gr.Image(initial[2], label="Object boxes (BachGAN layout)", type="numpy", format="png",
+                boxes = gr.Image(initial[2], label="Boxes (BachGAN layout)", type="numpy", format="png",
                                  height=256, interactive=False, elem_classes=["pixelated"],
                                  elem_id="toyscapes-boxes")
             legend = gr.Markdown(initial[3], elem_id="toyscapes-legend")
