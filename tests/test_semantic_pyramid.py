@@ -1,8 +1,7 @@
 """Tests of the Semantic Pyramid model (synthkit.models.semantic_pyramid) and its pipeline (synthkit.pipelines.pyramid).
 
-Most tests use the ``tiny_test`` preset and ``TinyBackbone``, a small random classifier with the interface of
-``synthkit.backbones.FeatureBackbone`` (features / pyramid_levels / classify / lpips_like) whose levels match
-``tiny_test``. Tests of the bundled checkpoint use the real offline backbone.
+Most tests use the ``tiny_test`` preset and its backbone: the real ``synthkit.backbones.ToyscapesBackbone`` class
+with the backbone's tiny widths and random weights (seed 0). Tests of the bundled checkpoint use the trained one.
 """
 from __future__ import annotations
 
@@ -11,7 +10,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from torch import nn
 
 from synthkit.models import semantic_pyramid as sp
 from synthkit.models.semantic_pyramid import (
@@ -26,42 +24,9 @@ from synthkit.models.semantic_pyramid import (
 )
 
 
-class TinyBackbone(nn.Module):
-    """Random frozen classifier: conv1 16x16x8, conv2 8x8x16, conv3 4x4x16, fc7 = 5 scene logits (at 32 px)."""
-
-    pyramid_levels = ("conv1", "conv2", "conv3", "fc7")
-
-    def __init__(self) -> None:
-        super().__init__()
-        g = torch.Generator().manual_seed(123)
-        self.conv1 = nn.Conv2d(3, 8, 3, stride=2, padding=1)
-        self.conv2 = nn.Conv2d(8, 16, 3, stride=2, padding=1)
-        self.conv3 = nn.Conv2d(16, 16, 3, stride=2, padding=1)
-        self.fc7 = nn.Linear(16, 5)
-        for p in self.parameters():
-            p.data = torch.randn(p.shape, generator=g) * 0.3
-            p.requires_grad_(False)
-        self.provenance = {"backend": "test", "sha256": "0" * 64}
-
-    def features(self, x: torch.Tensor, layers=None) -> dict[str, torch.Tensor]:
-        out = {}
-        out["conv1"] = h = F.relu(self.conv1(x))
-        out["conv2"] = h = F.relu(self.conv2(h))
-        out["conv3"] = h = F.relu(self.conv3(h))
-        out["fc7"] = self.fc7(h.mean(dim=(2, 3)))
-        return {k: v for k, v in out.items() if layers is None or k in layers}
-
-    def classify(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x, ["fc7"])["fc7"]
-
-    def lpips_like(self, x: torch.Tensor, y: torch.Tensor, spatial: bool = False) -> torch.Tensor:
-        fx, fy = self.features(x), self.features(y)
-        return sum((fx[k] - fy[k]).abs().mean(dim=tuple(range(1, fx[k].dim()))) for k in ("conv1", "conv2"))
-
-
 @pytest.fixture(scope="module")
-def backbone() -> TinyBackbone:
-    return TinyBackbone()
+def backbone():
+    return sp.build_backbone(sp.TINY_BACKBONE)
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +60,7 @@ def test_config_rejects_bad_pyramids():
     with pytest.raises(ValueError, match="same non-zero length"):
         get_config("tiny_test", {"level_channels": (8, 16)})
     with pytest.raises(ValueError, match="vector levels"):
-        get_config("tiny_test", {"level_sizes": (16, 0, 4, 0)})
+        get_config("tiny_test", {"level_sizes": (16, 0, 4, 2, 1, 0, 0)})
     with pytest.raises(ValueError, match="g_channels"):
         get_config("tiny_test", {"g_channels": (8,)})
     with pytest.raises(ValueError, match="unknown PyramidConfig field"):
@@ -104,11 +69,20 @@ def test_config_rejects_bad_pyramids():
         get_config("tiny_test").level_index("conv9")
 
 
+def test_toyscapes64_preset_matches_the_toyscapes_backbone():
+    from synthkit.backbones import ToyscapesBackbone
+
+    specs = level_specs_from_backbone(ToyscapesBackbone().freeze(), 64)
+    c = get_config("toyscapes64")
+    assert specs == {"level_names": c.level_names, "level_channels": c.level_channels, "level_sizes": c.level_sizes}
+
+
 def test_presets_sizes():
     # the Toyscapes checkpoint must ship in <= 10 MB fp32
     G = SemanticPyramidGenerator(get_config("toyscapes64"))
     assert sum(p.numel() for p in G.parameters()) * 4 < 10e6
     paper = get_config("vgg16_places")
+    assert get_config("toyscapes64").backbone == "toyscapes"
     assert paper.level_names == ("conv1", "conv2", "conv3", "conv4", "conv5", "fc7", "fc8")
     assert paper.level_sizes[:5] == (128, 64, 32, 16, 8) and paper.image_size == 256
 
@@ -140,11 +114,11 @@ def test_generator_rejects_wrong_feature_shapes(backbone, config):
     bad[1] = bad[1][:, :, :4, :4]
     with pytest.raises(ValueError, match="level 'conv2'"):
         G(bad, masks)
-    with pytest.raises(ValueError, match="expected 4 feature tensors"):
+    with pytest.raises(ValueError, match="expected 7 feature tensors"):
         G(feats[:3], masks[:3])
 
 
-@pytest.mark.parametrize("level", [0, 1, 2, 3])
+@pytest.mark.parametrize("level", range(7))
 def test_a_level_switched_off_contributes_nothing(backbone, config, level):
     torch.manual_seed(0)
     G = SemanticPyramidGenerator(config).eval()
@@ -180,7 +154,7 @@ def test_noise_gives_diversity_and_seed_gives_determinism(backbone, config):
     torch.manual_seed(0)
     G = SemanticPyramidGenerator(config).eval()
     _, feats = _inputs(config, backbone, batch=1)
-    masks = _only(config, 3)  # deepest level: z matters
+    masks = _only(config, config.num_levels - 1)  # deepest level: z matters
     z1, z2 = torch.randn(2, 1, config.z_dim)
     assert not torch.allclose(G(feats, masks, z1), G(feats, masks, z2))
     assert torch.equal(G(feats, masks, z1), G(feats, masks, z1.clone()))
@@ -206,9 +180,9 @@ def test_mask_sampler_distribution(config):
     n = 4000
     c = get_config("tiny_test", {"vector_level_weight": 2.0})  # CRSP's doubled odds for vector levels
     masks, chosen, has_region = sample_pyramid_masks(c, n, torch.Generator().manual_seed(1))
-    # 1. level frequencies proportional to (1, 1, 1, 2)
-    freq = torch.bincount(chosen, minlength=4).float() / n
-    assert torch.allclose(freq, torch.tensor([0.2, 0.2, 0.2, 0.4]), atol=0.025)
+    # 1. level frequencies proportional to (1, 1, 1, 1, 1, 2, 2)
+    freq = torch.bincount(chosen, minlength=7).float() / n
+    assert torch.allclose(freq, torch.tensor([1, 1, 1, 1, 1, 2, 2]) / 9.0, atol=0.02)
     # region on with probability p_region = 0.3
     assert abs(has_region.float().mean().item() - 0.3) < 0.025
     for b in range(n):
@@ -275,7 +249,6 @@ def _toy_batch(config, n=2):
 
 def test_task_steps_update_both_networks_and_not_the_backbone(backbone):
     task = sp.make_task("tiny_test", {"lambda_div": 0.1}, backbone=backbone)
-    assert task.config.backbone_sha256 == "0" * 64
     batch = _toy_batch(task.config)
     g0 = [p.detach().clone() for p in task.G.parameters()]
     d0 = [p.detach().clone() for p in task.D.parameters()]
@@ -295,17 +268,144 @@ def test_reconstruction_loss_trains_the_generator_towards_the_features(backbone)
     # only L_rec, from conv1 (near copy): a few steps must reduce it
     task = sp.make_task("tiny_test", {"lambda_div": 0.0, "lambda_rec": 1.0, "lr_g": 2e-3}, backbone=backbone)
     config = task.config
-    x, feats = _inputs(config, backbone, batch=4)
-    masks = _only(config, 0, batch=4)
-    z = torch.randn(4, config.z_dim)
+    x, feats = _inputs(config, backbone, batch=2)
+    masks = _only(config, 0, batch=2)
+    z = torch.randn(2, config.z_dim)
 
     def rec():
         return semantic_reconstruction_loss(task.features(task.G(feats, masks, z)), feats, masks)
 
     start = rec().item()
-    for _ in range(30):
+    for _ in range(20):
         loss = rec()
         task.opt_g.zero_grad()
         loss.backward()
         task.opt_g.step()
     assert rec().item() < 0.7 * start
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# pipeline (synthkit.pipelines.pyramid) on a tiny model saved to and loaded from a folder
+
+
+@pytest.fixture(scope="module")
+def pipe(tmp_path_factory):
+    from synthkit.pipelines.pyramid import load_pyramid
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("pyramid") / "tiny"
+    SemanticPyramidGenerator(get_config("tiny_test")).save_pretrained(folder)
+    return load_pyramid(str(folder))
+
+
+def _rgb(size=32, seed=0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (size, size, 3), dtype=np.uint8)
+
+
+def test_generate_from_level_shapes_notes_and_seeds(pipe):
+    img = _rgb()
+    res = pipe.generate_from_level(img, "conv2", seed=3)
+    assert res.image.dtype == np.uint8 and res.image.shape == (32, 32, 3)
+    assert res.notes == [] and res.levels == ("conv2",) and res.seed == 3
+    again = pipe.generate_from_level(img, "conv2", seed=3)
+    assert np.array_equal(res.image, again.image)  # determinism with a seed
+    deep = [pipe.generate_from_level(img, "fc8", seed=s).image for s in (0, 1)]
+    assert not np.array_equal(deep[0], deep[1])  # noise input: another seed, another image
+    # tensor [-1, 1] and PIL inputs give the same result as the uint8 array
+    t = torch.from_numpy(img).permute(2, 0, 1).float() / 127.5 - 1
+    assert np.array_equal(pipe.generate_from_level(t, 1, seed=3).image, res.image)
+    assert np.array_equal(pipe.generate_from_level(Image.fromarray(img), "conv2", seed=3).image, res.image)
+
+
+def test_module_level_functions_take_a_pipeline(pipe):
+    from synthkit.pipelines import pyramid
+
+    img = _rgb()
+    assert np.array_equal(
+        pyramid.generate_from_level(img, "conv3", seed=1, pipeline=pipe).image,
+        pipe.generate_from_level(img, "conv3", seed=1).image,
+    )
+
+
+def test_inputs_of_other_size_mode_or_aspect_are_converted_and_said_so(pipe):
+    wide = Image.fromarray(np.random.default_rng(1).integers(0, 256, (40, 64, 3), dtype=np.uint8))
+    res = pipe.generate_from_level(wide, "conv3")
+    assert res.image.shape == (32, 32, 3)
+    assert any("centre-cropped to 40x40" in n for n in res.notes)
+    assert any("resized from 40x40" in n for n in res.notes)
+    rgba = pipe.generate_from_level(Image.fromarray(_rgb()).convert("RGBA"), "conv3")
+    assert any("RGBA" in n and "RGB" in n for n in rgba.notes)
+    gray = pipe.generate_from_level(_rgb()[..., 0], "conv3")
+    assert any("grayscale" in n for n in gray.notes) and gray.image.shape == (32, 32, 3)
+    # an opaque RGBA image is the RGB image
+    assert np.array_equal(rgba.image, pipe.generate_from_level(_rgb(), "conv3").image)
+
+
+def test_bad_inputs_raise_clear_errors(pipe):
+    with pytest.raises(ValueError, match="valid levels"):
+        pipe.generate_from_level(_rgb(), "conv9")
+    with pytest.raises(TypeError, match="uint8"):
+        pipe.generate_from_level(_rgb().astype(np.float64), "conv1")
+    with pytest.raises(ValueError, match=r"\[3, H, W\]"):
+        pipe.generate_from_level(torch.zeros(2, 3, 32, 32), "conv1")
+    with pytest.raises(TypeError, match="PIL image"):
+        pipe.generate_from_level("picture.png", "conv1")
+    with pytest.raises(ValueError, match="at least one level"):
+        pipe.inpaint(_rgb(), np.ones((32, 32), bool), levels=[])
+
+
+def test_inpaint_empty_full_and_partial_masks(pipe):
+    img = _rgb()
+    empty = pipe.inpaint(img, np.zeros((32, 32), bool), levels=["conv4"], seed=0)
+    assert np.array_equal(empty.image, img) and any("nothing to regenerate" in n for n in empty.notes)
+    full = pipe.inpaint(img, np.ones((32, 32), np.uint8) * 255, levels=["conv4"], seed=0)
+    assert any("whole image" in n for n in full.notes)
+    assert np.array_equal(full.image, pipe.generate_from_level(img, "conv4", seed=0).image)
+    hole = np.zeros((32, 32), bool)
+    hole[8:20, 10:24] = True
+    part = pipe.inpaint(img, hole, levels=["conv4"], seed=0)
+    assert part.notes == [] and not np.array_equal(part.image, full.image)
+    # a mask of another size than its image is resized to it
+    small = pipe.inpaint(img, Image.fromarray(hole.astype(np.uint8) * 255).resize((64, 64), Image.NEAREST), ["conv4"])
+    assert any("resized to it" in n for n in small.notes) and np.array_equal(small.image, part.image)
+
+
+def test_inpaint_keeps_shallow_features_only_outside_the_hole(pipe):
+    c = pipe.config
+    hole = torch.zeros(1, 1, 32, 32)
+    hole[..., 8:24, 8:24] = 1
+    masks = pipe._masks([c.level_index("conv3")], 1 - hole)
+    assert torch.all(masks[2] == 1)  # the chosen level everywhere
+    assert masks[0][0, 0, 4:12, 4:12].sum() == 0 and masks[0][0, 0, :4].min() == 1  # conv1: 16x16, hole 4..11
+    assert masks[1][0, 0, 2:6, 2:6].sum() == 0 and masks[1].sum() == 64 - 16  # conv2: 8x8
+    assert all(torch.all(m == 0) for m in masks[3:])  # deeper levels off
+
+
+def test_composite_empty_full_and_level_behaviour(pipe):
+    bg, obj = _rgb(seed=1), _rgb(seed=2)
+    m = np.zeros((32, 32), bool)
+    empty = pipe.composite(bg, obj, m, "conv3")
+    assert np.array_equal(empty.image, bg) and any("no object" in n for n in empty.notes)
+    full = pipe.composite(bg, obj, ~m, "conv3", seed=4)
+    assert any("whole image" in n for n in full.notes)
+    assert np.array_equal(full.image, pipe.generate_from_level(obj, "conv3", seed=4).image)
+    m[4:20, 4:20] = True
+    part = pipe.composite(bg, obj, m, "conv3", seed=4)
+    assert part.image.shape == (32, 32, 3) and part.notes == []
+    assert not np.array_equal(part.image, full.image)
+    vec = pipe.composite(bg, obj, m, "fc8", seed=4)
+    assert vec.image.shape == (32, 32, 3)
+
+
+def test_pipeline_refuses_a_backbone_of_another_pyramid(backbone):
+    from synthkit.pipelines.pyramid import PyramidPipeline
+
+    with pytest.raises(ValueError, match="does not match"):
+        PyramidPipeline(SemanticPyramidGenerator(get_config("toyscapes64")), backbone)
+
+
+def test_sample_images_for_the_cli(pipe):
+    from synthkit.pipelines.pyramid import sample_images
+
+    images = sample_images(pipe.G, n=2, seed=0)
+    assert len(images) == 2 and all(i.shape == (32, 32, 3) and i.dtype == np.uint8 for i in images)

@@ -79,6 +79,8 @@ __all__ = [
     "PyramidConfig",
     "PRESETS",
     "get_config",
+    "TINY_BACKBONE",
+    "build_backbone",
     "level_specs_from_backbone",
     "FeatureInjection",
     "UpBlock",
@@ -183,6 +185,10 @@ class PyramidConfig:
         return self.level_names.index(level)
 
 
+# Backbone name of the tiny_test preset: a ToyscapesBackbone with the backbone's own "tiny_test" widths, random
+# weights from seed 0 (see build_backbone); not a trained network.
+TINY_BACKBONE = "toyscapes-tiny-random"
+
 PRESETS: dict[str, PyramidConfig] = {
     # The paper's sizes (Places365 VGG-16 at 256 px, CRSP); documented, not trained here. G ~ 60M params.
     "vgg16_places": PyramidConfig(),
@@ -191,8 +197,8 @@ PRESETS: dict[str, PyramidConfig] = {
     "toyscapes64": PyramidConfig(
         image_size=64,
         backbone="toyscapes",
-        level_names=("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7"),
-        level_channels=(16, 32, 64, 96, 128, 128, 8),
+        level_names=("conv1", "conv2", "conv3", "conv4", "conv5", "fc7", "fc8"),
+        level_channels=(16, 32, 64, 96, 128, 256, 6),
         level_sizes=(32, 16, 8, 4, 2, 0, 0),
         z_dim=64,
         mlp_dim=128,
@@ -206,16 +212,16 @@ PRESETS: dict[str, PyramidConfig] = {
         batch_size=16,
         dataset_length=4000,
     ),
-    # A few-kB model for CPU smoke tests (a matching random backbone lives in tests/test_semantic_pyramid.py).
+    # A few-kB model for CPU smoke tests, on a randomly initialised tiny Toyscapes backbone (TINY_BACKBONE).
     "tiny_test": PyramidConfig(
         image_size=32,
-        backbone="tiny_test",
-        level_names=("conv1", "conv2", "conv3", "fc7"),
-        level_channels=(8, 16, 16, 5),
-        level_sizes=(16, 8, 4, 0),
+        backbone=TINY_BACKBONE,
+        level_names=("conv1", "conv2", "conv3", "conv4", "conv5", "fc7", "fc8"),
+        level_channels=(4, 8, 8, 8, 8, 16, 6),
+        level_sizes=(16, 8, 4, 2, 1, 0, 0),
         z_dim=8,
         mlp_dim=16,
-        g_channels=(8, 16, 16),
+        g_channels=(8, 8, 16, 16, 16),
         head_channels=8,
         d_channels=(8, 16),
         batch_size=2,
@@ -234,6 +240,21 @@ def get_config(preset: str = "toyscapes64", overrides: Mapping[str, Any] | None 
     if unknown:
         raise ValueError(f"unknown PyramidConfig field(s) {unknown}; valid: {sorted(asdict(config))}")
     return replace(config, **overrides)
+
+
+def build_backbone(name: str) -> Any:
+    """The frozen backbone a config names: ``load_backbone(name)``, or the random tiny one of ``tiny_test``."""
+    if name == TINY_BACKBONE:
+        from synthkit.backbones import ToyscapesBackbone, ToyscapesBackboneConfig
+
+        tiny = ToyscapesBackboneConfig.PRESETS["tiny_test"]
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            backbone = ToyscapesBackbone(widths=tiny.widths, fc_dim=tiny.fc_dim, seg_channels=tiny.seg_channels)
+        return backbone.freeze()
+    from synthkit.backbones import load_backbone
+
+    return load_backbone(name)
 
 
 @torch.no_grad()
@@ -637,10 +658,8 @@ def make_task(preset: str = "toyscapes64", overrides: Mapping[str, Any] | None =
     """
     config = get_config(preset, overrides)
     if backbone is None:
-        from synthkit.backbones import load_backbone
-
-        backbone = load_backbone(config.backbone)
-    sha = str(getattr(backbone, "provenance", {}).get("sha256", "") or getattr(backbone, "provenance", {}).get("weights_sha256", ""))
+        backbone = build_backbone(config.backbone)
+    sha = (getattr(backbone, "provenance", None) or {}).get("weights_sha256") or ""
     if sha and not config.backbone_sha256:
         config = replace(config, backbone_sha256=sha)
     return SemanticPyramidTask(config, backbone)
