@@ -178,11 +178,14 @@ def labels_to_color(label, palette: "str | Palette") -> np.ndarray:
     return pal.colors[lab.astype(np.int64)]
 
 
-def color_to_labels(rgb, palette: "str | Palette", max_distance: float | None = None) -> tuple[np.ndarray, int]:
+def color_to_labels(rgb, palette: "str | Palette", max_distance: float | None = None,
+                    snap_edges: bool = True) -> tuple[np.ndarray, int]:
     """Colour map [H, W, 3] -> (label uint8/int64 [H, W], number of off-palette pixels).
 
-    Each pixel gets the id of the nearest palette colour (Euclidean distance in RGB), which undoes anti-aliasing,
-    JPEG noise and slightly-off hand-drawn colours. Off-palette pixels are those whose colour is not exactly a
+    Each pixel gets the id of the nearest palette colour (Euclidean distance in RGB), which undoes JPEG noise and
+    slightly-off hand-drawn colours. Anti-aliased edges mix two class colours, and the mix can lie closest to a
+    third class; with `snap_edges` such uncertain pixels (see _snap_edges) take the best-matching class among
+    their confidently decoded neighbours instead. Off-palette pixels are those whose colour is not exactly a
     palette colour. With `max_distance`, a pixel farther than that from every palette colour raises ValueError.
     """
     pal = get_palette(palette)
@@ -195,11 +198,51 @@ def color_to_labels(rgb, palette: "str | Palette", max_distance: float | None = 
             raise ValueError("color_to_labels expects uint8 colours 0..255; got floats in [0, 1] (multiply by 255)")
         a = np.clip(np.round(a), 0, 255).astype(np.uint8)
     labels, dist, _ = _nearest(a, pal)
+    if snap_edges:
+        labels = _snap_edges(a, labels, dist, pal)
     if max_distance is not None and dist.size and float(dist.max()) > max_distance:
         n = int((dist > max_distance).sum())
         raise ValueError(f"{n} pixels are farther than {max_distance} from every {pal.name!r} palette colour "
                          f"(worst distance {float(dist.max()):.0f}); expected a colour map painted with that palette")
     return labels, int((dist > 0).sum())
+
+
+def _snap_edges(rgb: np.ndarray, labels: np.ndarray, dist: np.ndarray, pal: Palette,
+                confident: float = 12.0, passes: int = 3) -> np.ndarray:
+    """Relabel uncertain pixels (distance > `confident`) from their 8 neighbours.
+
+    An uncertain pixel takes, among the labels of its confident neighbours, the one whose palette colour is
+    closest to the pixel's colour; it then counts as confident for the next pass (so 2-3 px wide blurred edges fill
+    in from both sides). Pixels with no confident neighbour keep their nearest-colour label.
+    """
+    unsure = dist > confident
+    if not unsure.any():
+        return labels
+    labels = labels.copy()
+    x = rgb.astype(np.int32)
+    P = pal.colors.astype(np.int32)
+    h, w = labels.shape
+    for _ in range(passes):
+        if not unsure.any():
+            break
+        best = np.full((h, w), np.iinfo(np.int64).max, np.int64)
+        best_lab = labels.copy()
+        lab_p = np.pad(labels, 1, mode="edge")
+        ok_p = np.pad(~unsure, 1, mode="constant", constant_values=False)
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                if dy == 0 and dx == 0:
+                    continue
+                nl = lab_p[1 + dy:1 + dy + h, 1 + dx:1 + dx + w]
+                ok = ok_p[1 + dy:1 + dy + h, 1 + dx:1 + dx + w] & unsure
+                d = ((x - P[nl]) ** 2).sum(-1)                       # distance to the neighbour's class colour
+                take = ok & (d < best)
+                best[take] = d[take]
+                best_lab[take] = nl[take]
+        resolved = unsure & (best < np.iinfo(np.int64).max)
+        labels[resolved] = best_lab[resolved]
+        unsure = unsure & ~resolved
+    return labels
 
 
 def _nearest(a: np.ndarray, pal: Palette) -> tuple[np.ndarray, np.ndarray, int]:
@@ -296,6 +339,7 @@ def load_label_map(path_or_array, palette: "str | Palette", return_info: bool = 
             f"this does not look like a {pal.name!r} label map: {n_colours} distinct colours, {far:.0%} of the pixels "
             f"far from every palette colour. Expected an index PNG (mode L/P with ids 0..{len(pal) - 1}) or a colour "
             f"map painted with the {pal.name!r} palette (see synthkit.data.palette.get_palette('{pal.name}')).")
+    labels = _snap_edges(rgb, labels, dist, pal)
     return _finish(labels, pal, "color", int((dist > 0).sum()), return_info)
 
 

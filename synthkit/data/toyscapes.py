@@ -65,19 +65,19 @@ SCENE_CLASSES: dict[str, tuple[str, ...]] = {
 }
 
 # Fixed label colour per class (the "toyscapes" palette of synthkit.data.palette).
-CLASS_COLORS: tuple[tuple[int, int, int], ...] = (
+CLASS_COLORS: tuple[tuple[int, int, int], ...] = (  # chosen far apart, so blurred or hand-drawn maps decode well
     (70, 130, 180),   # sky
-    (220, 220, 235),  # cloud
-    (250, 210, 0),    # sun
-    (120, 80, 60),    # mountain
-    (0, 60, 200),     # water
-    (230, 200, 130),  # sand
-    (60, 170, 60),    # grass
+    (185, 185, 255),  # cloud
+    (255, 215, 0),    # sun
+    (140, 70, 20),    # mountain
+    (0, 40, 220),     # water
+    (240, 195, 120),  # sand
+    (90, 205, 50),    # grass
     (255, 255, 255),  # snow
     (90, 90, 90),     # road
-    (0, 100, 0),      # tree
-    (200, 70, 70),    # building
-    (160, 0, 200),    # car
+    (0, 110, 0),      # tree
+    (220, 40, 40),    # building
+    (170, 0, 210),    # car
 )
 
 STYLE_MODES: dict[str, tuple[str, ...]] = {
@@ -354,11 +354,11 @@ def _layout(seed: int, index: int, scene: int | None) -> _Layout:
         if rng.random() < 0.5:
             _mountains(L, rng, rng.uniform(0.1, 0.2), 0.2)
         L.stuff.append(_Prim(GRASS, "band", dict(top=_flat(hzn, 0.01, rng), bottom=None)))
-        if rng.random() < 0.35:
-            _perspective_road(L, rng)
         if rng.random() < 0.25:
             L.stuff.append(_Prim(WATER, "ellipses", dict(blobs=[(rng.uniform(0.2, 0.8), hzn + rng.uniform(0.08, 0.2),
                                                                    rng.uniform(0.12, 0.25), rng.uniform(0.03, 0.06))])))
+        if rng.random() < 0.35:
+            _perspective_road(L, rng)
         for _ in range(int(rng.integers(7, 14))):
             y = hzn + (1 - hzn) * rng.uniform(0.02, 1.0) ** 1.5
             _add_tree(L, rng, rng.uniform(-0.05, 1.05), y, 1.2)
@@ -409,6 +409,10 @@ def _layout(seed: int, index: int, scene: int | None) -> _Layout:
                                                                    rng.uniform(0.06, 0.12), rng.uniform(0.02, 0.04))])))
             for _ in range(int(rng.integers(1, 3))):  # an oasis
                 _add_tree(L, rng, rng.uniform(0.2, 0.8), hzn + rng.uniform(0.1, 0.3), 1.0)
+        for _ in range(int(rng.integers(0, 3)) if rng.random() < 0.35 else 0):  # a small adobe village
+            y = hzn + rng.uniform(0.03, 0.15)
+            s = _scale_at(y, hzn)
+            _add_building(L, rng, rng.uniform(0.05, 0.95), y, s * rng.uniform(0.2, 0.35), s * rng.uniform(0.12, 0.22))
 
     elif name == "winter":
         _sky_objects(L, rng, 0.4, (0, 4))
@@ -447,9 +451,32 @@ def _draw_styles(seed: int, index: int) -> list[dict]:
         tint = rng.uniform(-0.05, 0.05, 3)
         st = {"mode": mode, "brightness": float(rng.uniform(0.9, 1.1)), "tint_r": float(tint[0]),
               "tint_g": float(tint[1]), "tint_b": float(tint[2]), "texture_scale": float(rng.uniform(0.8, 1.25))}
-        lattices = [rng.random((g + 1, g + 1), dtype=np.float32) for g in (4, 12, 40)]
-        out.append({"record": st, "lattices": lattices})
+        # texture lattices come next from the same stream, drawn only if the class is painted (see _lattices)
+        out.append({"record": st, "rng": rng, "lattices": None})
     return out
+
+
+def _lattices(style: dict) -> list[np.ndarray]:
+    """Value-noise lattices (5x5, 13x13, 41x41) of one class, drawn on first use from the class's own stream."""
+    if style["lattices"] is None:
+        style["lattices"] = [style["rng"].random((g + 1, g + 1), dtype=np.float32) for g in (4, 12, 40)]
+    return style["lattices"]
+
+
+def _y_extent(p: _Prim) -> tuple[float, float]:
+    """Normalised rows [y0, y1] a primitive can cover (used to size the colour fields)."""
+    q = p.params
+    if p.kind == "fill":
+        return 0.0, 1.0
+    if p.kind == "band":
+        return float(np.min(q["top"][1])), 1.0 if q["bottom"] is None else float(np.max(q["bottom"][1]))
+    if p.kind == "ellipses":
+        return min(b[1] - b[3] for b in q["blobs"]), max(b[1] + b[3] for b in q["blobs"])
+    if p.kind == "road":
+        return q["horizon"], 1.0
+    if p.kind == "building":
+        return q["y"] - q["h"] - q["roof_h"], q["y"]
+    return q["y"] - q["h"], q["y"]  # tree, car
 
 
 class _Canvas:
@@ -480,7 +507,7 @@ class _Canvas:
 
     def _class_colour(self, c: int, r0: int, r1: int) -> np.ndarray:
         st = self.styles[c]
-        rec, lat = st["record"], st["lattices"]
+        rec, lat = st["record"], _lattices(st)
         m, k = rec["mode"], np.float32(rec["texture_scale"])
         S = self.S
         X = self.xs[None, :]                                   # [1, W]
@@ -580,12 +607,22 @@ class _Canvas:
         if shade != 1.0:
             colour = colour * np.float32(shade)
         np.copyto(self.img[r0:r1, c0:c1], colour, where=mask[..., None])
-        self.label[r0:r1, c0:c1][mask] = c
+        np.copyto(self.label[r0:r1, c0:c1], np.uint8(c), where=mask)
+        np.copyto(self.inst[r0:r1, c0:c1], np.int32(inst), where=mask)
         if inst:
-            self.inst[r0:r1, c0:c1][mask] = inst
             self.windows.append(win)
-        else:
-            self.inst[r0:r1, c0:c1][mask] = 0
+
+    def reserve(self, prims: Sequence[_Prim]) -> None:
+        """Compute each class's colour field once, over the union of the rows its primitives may cover."""
+        spans: dict[int, list[float]] = {}
+        for p in prims:
+            y0, y1 = _y_extent(p)
+            lo, hi = spans.setdefault(p.cls, [y0, y1])
+            spans[p.cls] = [min(lo, y0), max(hi, y1)]
+        for c, (y0, y1) in spans.items():
+            r0, r1, _, _ = self._win(0.0, y0, 1.0, y1)
+            if r1 > r0:
+                self.field(c, r0, r1)
 
     def paint(self, p: _Prim, inst: int = 0):
         n = len(self.windows)
@@ -779,6 +816,7 @@ def render(seed: int, index: int, size: int = 128, scene: str | int | None = Non
     L = _layout(int(seed), int(index), sc)
     styles = _draw_styles(int(seed), int(index))
     cv = _Canvas(size, styles, L.horizon)
+    cv.reserve(L.stuff + L.things)
     for p in L.stuff:
         cv.paint(p)
     for k, p in enumerate(L.things, start=1):
@@ -881,7 +919,7 @@ class ToyscapesDataset:
         s = self.sample(int(i))
         image = torch.from_numpy(s.image).permute(2, 0, 1).float().div_(127.5).sub_(1.0)      # [3, H, W]
         label = torch.from_numpy(s.label.astype(np.int64))                                      # [H, W]
-        seg = torch.nn.functional.one_hot(label, NUM_CLASSES).permute(2, 0, 1).float()         # [C, H, W]
+        seg = torch.zeros(NUM_CLASSES, *label.shape).scatter_(0, label[None], 1.0)              # one-hot [C, H, W]
         boxes = torch.full((MAX_BOXES, 5), -1.0)
         if s.boxes:
             boxes[:len(s.boxes)] = torch.tensor(s.boxes, dtype=torch.float32)
