@@ -1,0 +1,760 @@
+"""The one synthkit GAN training loop: read it top to bottom.
+
+    for step in range(start, steps):
+        batch = batch_for(seed, step)                     # deterministic in (seed, step): resume = same data order
+        D step:  loss_D = task.d_step(batch)["loss"];  D <- D - lr_d * Adam(grad loss_D)
+        G step:  loss_G = task.g_step(batch)["loss"];  G <- G - lr_g * Adam(grad loss_G)
+        EMA:     theta_ema <- beta * theta_ema + (1 - beta) * theta_G
+        every log_every / sample_every / ckpt_every steps: history, sample grid, checkpoint
+
+The paper is in the task (``GANTask``): which losses, which inputs. The loop owns everything else: devices
+(Hugging Face Accelerate: the same code on CPU, one GPU, or several GPUs under ``accelerate launch`` / ``torchrun``),
+mixed precision, EMA, logging (tqdm, ``history.json``, ``loss_curve.png``), sample grids
+(``samples/step_XXXXXX.png``), atomic checkpoints and exact resume, and the export of the trained generator
+(``model/``: config.json + model.safetensors + README.md).
+
+Command line (the same as ``synthkit train``; also ``accelerate launch -m synthkit.train ...``)::
+
+    python -m synthkit.train toy --preset tiny_test --steps 20 --out runs/toy --set lr_g=1e-4 --dry-run
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import importlib
+import json
+import math
+import os
+import random
+import shutil
+import sys
+import time
+import typing
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Iterator, Literal, Mapping, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+TASKS: dict[str, str] = {
+    "toy": "synthkit.models.toy:make_task",
+    "smis": "synthkit.models.groupdnet:make_task",
+    "bachgan": "synthkit.models.bachgan:make_task",
+    "pyramid": "synthkit.models.semantic_pyramid:make_task",
+}
+
+CHECKPOINT = "checkpoint"  # out_dir/checkpoint/{state.safetensors, state.json, rng_rank*.json}
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# configuration
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything about *how* to train (the model's config says *what*). Devices and the number of processes come
+    from ``accelerate launch`` / ``torchrun``; precision from ``mixed_precision`` or the accelerate config."""
+
+    steps: int = 1000
+    batch_size: int = 16  # per process
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4  # TTUR (Heusel et al. 2017): SPADE / SMIS use lr_g = 1e-4, lr_d = 4e-4
+    betas: tuple[float, float] = (0.0, 0.999)
+    ema_decay: float | None = 0.999  # beta of the generator EMA; None = no G_ema
+    log_every: int = 10
+    sample_every: int = 100
+    ckpt_every: int = 100
+    n_samples: int = 16  # images in each sample grid
+    out_dir: str = "runs/run"
+    seed: int = 0
+    num_workers: int = 0  # DataLoader worker processes
+    mixed_precision: Literal["no", "fp16", "bf16"] | None = None  # None: as accelerate is configured
+    cpu: bool = False  # force CPU even when a GPU is visible
+    progress: bool = True  # tqdm bar
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "log_every", "sample_every", "ckpt_every", "n_samples"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"TrainConfig.{name} must be a positive int, got {value!r}")
+        if self.num_workers < 0 or self.seed < 0:
+            raise ValueError("TrainConfig.num_workers and seed must be >= 0")
+        if self.ema_decay is not None and not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"TrainConfig.ema_decay must be in [0, 1) or None, got {self.ema_decay!r}")
+        if len(self.betas) != 2:
+            raise ValueError(f"TrainConfig.betas must be two floats, got {self.betas!r}")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# the task contract
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class GANTask(Protocol):
+    """What a paper module gives the loop (returned by its ``make_task(preset, overrides)``).
+
+    Required attributes / methods:
+
+    * ``G``, ``D`` (``nn.Module``): generator and discriminator; optional ``E`` (encoder, trained with G).
+    * ``config``: the model's dataclass config (saved with the weights, printed by ``--dry-run``).
+    * ``make_dataset(split="train")`` -> a map-style dataset whose items are dicts of tensors (a "batch dict"
+      after collation, e.g. ``{"image": [B,3,H,W], "seg": [B,C,H,W], ...}``).
+    * ``d_step(batch) -> dict``: compute the discriminator loss; return it under ``"loss"`` (a tensor with a graph)
+      plus any logs (tensors or floats). Generate fakes under ``torch.no_grad()``: G is not trained here.
+    * ``g_step(batch) -> dict``: the same for G (and E): ``"loss"`` + logs.
+    * ``sample(G, batch) -> Tensor [N,3,H,W] in [-1,1]``: images for the sample grid (G is G_ema when EMA is on).
+
+    Optional:
+
+    * ``optimizers(cfg) -> (opt_g, opt_d)``; default: Adam over G (+E) with ``lr_g`` and over D with ``lr_d``,
+      ``betas`` from TrainConfig (two time-scale update rule when lr_g != lr_d).
+    * ``train_defaults: dict``: TrainConfig values of this task/preset (e.g. ``{"lr_g": 1e-4, "lr_d": 4e-4}``).
+      TrainConfig fields that also exist in ``config`` (batch_size, lr_g, ...) are taken from it too.
+    * ``export_model(G) -> nn.Module``: the HubMixin model to save at the end (default: G itself).
+    * ``paper: str``: the paper key for the model card.
+
+    A task may also step its own optimisers inside d_step / g_step (attributes ``opt_g`` / ``opt_d``) and return
+    only floats, with no ``"loss"`` tensor: the loop then logs, checkpoints those optimisers and does not step.
+    Accelerate's mixed-precision scaling is then the task's business.
+    """
+
+    G: nn.Module
+    D: nn.Module
+    config: Any
+
+    def make_dataset(self, split: str = "train") -> Any: ...
+
+    def d_step(self, batch: dict[str, Tensor]) -> dict[str, Any]: ...
+
+    def g_step(self, batch: dict[str, Tensor]) -> dict[str, Any]: ...
+
+    def sample(self, G: nn.Module, batch: dict[str, Tensor]) -> Tensor: ...
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# resolving "synthkit train <model> --preset P --set k=v"
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def _parse_value(text: str, tp: Any, key: str) -> Any:
+    """Parse the string of ``--set key=text`` into the type of the dataclass field ``key``."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        if type(None) in args and text.strip().lower() in ("none", "null"):
+            return None
+        inner = [a for a in args if a is not type(None)]
+        errors = []
+        for a in inner:
+            try:
+                return _parse_value(text, a, key)
+            except ValueError as err:
+                errors.append(str(err))
+        raise ValueError("; ".join(errors))
+    if origin is Literal:
+        for a in args:
+            if str(a) == text:
+                return a
+        raise ValueError(f"--set {key}={text}: must be one of {', '.join(map(str, args))}")
+    if tp is bool:
+        low = text.strip().lower()
+        if low in ("1", "true", "yes", "on"):
+            return True
+        if low in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"--set {key}={text}: expected true or false")
+    if tp is int:
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError(f"--set {key}={text}: expected an int") from None
+    if tp is float:
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError(f"--set {key}={text}: expected a number") from None
+    if tp is str:
+        return text
+    if tp is tuple or origin is tuple:
+        parts = [p.strip() for p in text.strip().strip("()[]").split(",") if p.strip()]
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_parse_value(p, args[0], key) for p in parts)
+        if args and len(args) != len(parts):
+            raise ValueError(f"--set {key}={text}: expected {len(args)} comma-separated values")
+        return tuple(_parse_value(p, a, key) for p, a in zip(parts, args or [str] * len(parts)))
+    try:  # anything else (Any, lists, ...): JSON, else the raw string
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def parse_overrides(overrides: Sequence[str] | Mapping[str, Any] | None) -> dict[str, str | Any]:
+    """``["lr_g=1e-4", "betas=0,0.99"]`` -> ``{"lr_g": "1e-4", "betas": "0,0.99"}`` (values parsed later)."""
+    if overrides is None:
+        return {}
+    if isinstance(overrides, Mapping):
+        return dict(overrides)
+    out: dict[str, str] = {}
+    for item in overrides:
+        key, sep, value = str(item).partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"override {item!r} must look like KEY=VALUE (e.g. --set lr_g=1e-4)")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints.get(f.name, Any) for f in fields(cls)}
+
+
+def _import(target: str) -> Any:
+    module_name, _, attr = target.partition(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, attr)
+
+
+def resolve_task(
+    name: str, preset: str, overrides: Sequence[str] | Mapping[str, Any] | None = None
+) -> tuple[GANTask, TrainConfig]:
+    """Build ``(task, TrainConfig)`` for ``synthkit train <name> --preset <preset> --set k=v ...``.
+
+    Each ``k=v`` is parsed to the type of the field it names: a field of the model's config goes to ``make_task``,
+    a field of TrainConfig to the TrainConfig (a name in both goes to both). TrainConfig values come from, in
+    increasing priority: TrainConfig defaults, same-named fields of the model config, ``task.train_defaults``,
+    the overrides.
+    """
+    if name not in TASKS:
+        raise ValueError(f"unknown model {name!r}; valid: {', '.join(TASKS)}")
+    module_name = TASKS[name].partition(":")[0]
+    try:
+        make_task = _import(TASKS[name])
+    except (ModuleNotFoundError, AttributeError) as err:
+        raise ValueError(f"model {name!r}: cannot import {TASKS[name]} ({err})") from err
+    module = sys.modules[module_name]
+    presets = getattr(module, "PRESETS", None)
+    if isinstance(presets, Mapping):
+        if preset not in presets:
+            raise ValueError(f"unknown preset {preset!r} for {name}; valid presets: {', '.join(presets)}")
+        model_fields = _field_types(type(presets[preset])) if dataclasses.is_dataclass(presets[preset]) else {}
+    else:
+        probe = make_task(preset, {})
+        model_fields = _field_types(type(probe.config)) if dataclasses.is_dataclass(probe.config) else {}
+    train_fields = _field_types(TrainConfig)
+
+    raw = parse_overrides(overrides)
+    unknown = sorted(k for k in raw if k not in model_fields and k not in train_fields)
+    if unknown:
+        raise ValueError(
+            f"unknown override key(s) {', '.join(unknown)} for {name}; valid model keys: "
+            f"{', '.join(sorted(model_fields)) or '(none)'}; valid training keys: {', '.join(sorted(train_fields))}"
+        )
+    model_over, train_over = {}, {}
+    for key, value in raw.items():
+        if key in model_fields:
+            model_over[key] = _parse_value(value, model_fields[key], key) if isinstance(value, str) else value
+        if key in train_fields:
+            train_over[key] = _parse_value(value, train_fields[key], key) if isinstance(value, str) else value
+
+    seed = int(train_over.get("seed", 0))
+    torch.manual_seed(seed)  # model initialisation is reproducible too
+    task = make_task(preset, model_over)
+
+    values: dict[str, Any] = {}
+    if dataclasses.is_dataclass(task.config):
+        values.update({k: v for k, v in asdict(task.config).items() if k in train_fields})
+    values.update({k: v for k, v in dict(getattr(task, "train_defaults", {}) or {}).items() if k in train_fields})
+    values.update(train_over)
+    if "betas" in values:
+        values["betas"] = tuple(values["betas"])
+    cfg = TrainConfig(**values)
+    task.task_name, task.preset = name, preset  # for the model card
+    return task, cfg
+
+
+def describe(task: GANTask, cfg: TrainConfig) -> dict[str, Any]:
+    """The resolved configuration as a JSON-able dict (what ``--dry-run`` prints)."""
+
+    def count(m: nn.Module | None) -> int:
+        return sum(p.numel() for p in m.parameters()) if isinstance(m, nn.Module) else 0
+
+    model_config = asdict(task.config) if dataclasses.is_dataclass(task.config) else dict(task.config or {})
+    return {
+        "model": getattr(task, "task_name", type(task).__name__),
+        "preset": getattr(task, "preset", None),
+        "model_config": model_config,
+        "train_config": asdict(cfg),
+        "parameters": {"G": count(task.G), "D": count(task.D), "E": count(getattr(task, "E", None))},
+    }
+
+
+def run_train(
+    model: str,
+    preset: str,
+    overrides: Sequence[str] | None = None,
+    steps: int | None = None,
+    out: str | None = None,
+    dry_run: bool = False,
+) -> dict[str, Any] | list[dict[str, float]]:
+    """What ``synthkit train`` calls. ``dry_run``: print and return the resolved config, train nothing."""
+    overrides = list(overrides or [])
+    task, cfg = resolve_task(model, preset, overrides)
+    cfg = replace(cfg, steps=steps if steps is not None else cfg.steps,
+                  out_dir=out if out is not None else (cfg.out_dir if cfg.out_dir != "runs/run" else f"runs/{model}-{preset}"))
+    if dry_run:
+        info = describe(task, cfg)
+        print(json.dumps(info, indent=2, default=str))
+        return info
+    command = " ".join(["synthkit train", model, "--preset", preset, *[f"--set {o}" for o in overrides],
+                        *([f"--steps {steps}"] if steps is not None else []), *([f"--out {out}"] if out else [])])
+    history = train(task, cfg, command=command)
+    print(f"done: {cfg.out_dir}/model (exported generator), loss_curve.png, samples/, checkpoint/")
+    return history
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# data: batch k is a function of (seed, k)
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+class StepBatchSampler(torch.utils.data.Sampler):
+    """Index lists for steps ``start .. steps-1``: sample number p = (step * world + rank) * B + i of an endless
+    stream of epochs, epoch e being ``randperm(N)`` seeded with (seed, e). Resuming at step k yields exactly the
+    batches an uninterrupted run would have seen from step k on; each process gets a disjoint slice."""
+
+    def __init__(self, n: int, batch_size: int, seed: int, start: int, steps: int, rank: int = 0, world: int = 1):
+        if n <= 0:
+            raise ValueError("the training dataset is empty")
+        self.n, self.batch_size, self.seed = n, batch_size, seed
+        self.start, self.steps, self.rank, self.world = start, steps, rank, world
+        self._perms: dict[int, list[int]] = {}
+
+    def _perm(self, epoch: int) -> list[int]:
+        if epoch not in self._perms:
+            g = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+            self._perms = {epoch: torch.randperm(self.n, generator=g).tolist()}  # keep one epoch in memory
+        return self._perms[epoch]
+
+    def indices(self, step: int) -> list[int]:
+        first = (step * self.world + self.rank) * self.batch_size
+        out = []
+        for p in range(first, first + self.batch_size):
+            epoch, pos = divmod(p, self.n)
+            out.append(self._perm(epoch)[pos])
+        return out
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for step in range(self.start, self.steps):
+            yield self.indices(step)
+
+    def __len__(self) -> int:
+        return max(0, self.steps - self.start)
+
+
+def _to_device(batch: Any, device: torch.device) -> Any:
+    if isinstance(batch, Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, Mapping):
+        return {k: _to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(_to_device(v, device) for v in batch)
+    return batch
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# checkpoints: out_dir/checkpoint/ = state.safetensors (tensors) + state.json (step, history, ...) + rng_rank*.json
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def _rng_state() -> dict[str, Any]:
+    state = {
+        "torch": torch.get_rng_state().tolist(),
+        "python": [random.getstate()[0], list(random.getstate()[1]), random.getstate()[2]],
+        "numpy": [np.random.get_state()[0], np.random.get_state()[1].tolist(), *map(float, np.random.get_state()[2:])],
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = [s.tolist() for s in torch.cuda.get_rng_state_all()]
+    return state
+
+
+def _set_rng_state(state: Mapping[str, Any]) -> None:
+    torch.set_rng_state(torch.tensor(state["torch"], dtype=torch.uint8))
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, np.array(keys, dtype=np.uint32), int(pos), int(has_gauss), float(cached)))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([torch.tensor(s, dtype=torch.uint8) for s in state["cuda"]])
+
+
+def _optimizer_split(opt: torch.optim.Optimizer, prefix: str) -> tuple[dict[str, Tensor], dict[str, Any]]:
+    """Optimizer state_dict -> (tensors for safetensors, the rest for JSON)."""
+    sd = opt.state_dict()
+    tensors, scalars = {}, {}
+    for idx, per_param in sd["state"].items():
+        for k, v in per_param.items():
+            if isinstance(v, Tensor):
+                tensors[f"{prefix}.{idx}.{k}"] = v
+            else:
+                scalars[f"{idx}.{k}"] = v
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def _optimizer_join(opt: torch.optim.Optimizer, prefix: str, tensors: Mapping[str, Tensor], meta: Mapping[str, Any]) -> None:
+    state: dict[int, dict[str, Any]] = {}
+    for key, v in tensors.items():
+        if key.startswith(prefix + "."):
+            idx, name = key[len(prefix) + 1:].split(".", 1)
+            state.setdefault(int(idx), {})[name] = v
+    for key, v in meta["scalars"].items():
+        idx, name = key.split(".", 1)
+        state.setdefault(int(idx), {})[name] = v
+    groups = [{**g, **({"betas": tuple(g["betas"])} if "betas" in g else {})} for g in meta["param_groups"]]
+    opt.load_state_dict({"state": state, "param_groups": groups})
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def find_checkpoint(out_dir: str | Path) -> Path | None:
+    """The last complete checkpoint folder of a run, or None. ``checkpoint.old`` is the previous one, kept only
+    during the swap; a half-written ``checkpoint.tmp`` is never used."""
+    out_dir = Path(out_dir)
+    for name in (CHECKPOINT, CHECKPOINT + ".old"):
+        if (out_dir / name / "state.json").is_file():
+            return out_dir / name
+    return None
+
+
+class _Run:
+    """The mutable state of one training run (models, optimisers, step, history); one per ``train`` call."""
+
+    def __init__(self, task: GANTask, cfg: TrainConfig, accelerator: Any):
+        self.task, self.cfg, self.acc = task, cfg, accelerator
+        self.G, self.D, self.E = task.G, task.D, getattr(task, "E", None)
+        self.G_ema = None
+        if cfg.ema_decay is not None:
+            self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        self.self_stepping = hasattr(task, "opt_g") and hasattr(task, "opt_d")
+        if self.self_stepping:
+            self.opt_g, self.opt_d = task.opt_g, task.opt_d
+        elif hasattr(task, "optimizers"):
+            self.opt_g, self.opt_d = task.optimizers(cfg)
+        else:
+            g_params = list(self.G.parameters()) + (list(self.E.parameters()) if isinstance(self.E, nn.Module) else [])
+            self.opt_g = torch.optim.Adam(g_params, lr=cfg.lr_g, betas=cfg.betas)
+            self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=cfg.betas)
+        self.step = 0
+        self.history: list[dict[str, float]] = []
+        self.pending: dict[str, list[float]] = {}  # logs since the last history row
+        self.wall_time = 0.0
+
+    def modules(self) -> dict[str, nn.Module]:
+        unwrap = self.acc.unwrap_model
+        mods = {"G": unwrap(self.G), "D": unwrap(self.D)}
+        if isinstance(self.E, nn.Module):
+            mods["E"] = unwrap(self.E)
+        if self.G_ema is not None:
+            mods["G_ema"] = self.G_ema
+        return mods
+
+    # -- save -------------------------------------------------------------------------------------------------------
+    def save_checkpoint(self) -> Path:
+        """Write out_dir/checkpoint atomically: into checkpoint.tmp, then swap with two renames."""
+        from safetensors.torch import save_file
+
+        out = Path(self.cfg.out_dir)
+        tmp, final, old = out / (CHECKPOINT + ".tmp"), out / CHECKPOINT, out / (CHECKPOINT + ".old")
+        acc = self.acc
+        if acc.is_main_process:
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+        acc.wait_for_everyone()
+        _write_json(tmp / f"rng_rank{acc.process_index}.json", _rng_state())  # every process has its own RNG
+        if acc.is_main_process:
+            tensors: dict[str, Tensor] = {}
+            for prefix, module in self.modules().items():
+                tensors.update({f"{prefix}.{k}": v for k, v in module.state_dict().items()})
+            opt_meta = {}
+            for prefix, opt in (("opt_g", self.opt_g), ("opt_d", self.opt_d)):
+                t, meta = _optimizer_split(opt, prefix)
+                tensors.update(t)
+                opt_meta[prefix] = meta
+            tensors = {k: v.detach().to("cpu").clone().contiguous() for k, v in tensors.items()}
+            save_file(tensors, str(tmp / "state.safetensors"))
+            with open(tmp / "state.safetensors", "rb+") as f:
+                os.fsync(f.fileno())
+            scaler = getattr(acc, "scaler", None)
+            state = {
+                "step": self.step,
+                "history": self.history,
+                "pending": self.pending,
+                "wall_time": self.wall_time,
+                "optimizers": opt_meta,
+                "scaler": scaler.state_dict() if scaler is not None else None,
+                "num_processes": acc.num_processes,
+                "train_config": asdict(self.cfg),
+            }
+            _write_json(tmp / "state.json", state)  # written last: its presence marks a complete checkpoint
+            shutil.rmtree(old, ignore_errors=True)
+            if final.exists():
+                os.replace(final, old)
+            os.replace(tmp, final)  # from here on the new checkpoint is the one resume uses
+            shutil.rmtree(old, ignore_errors=True)
+        acc.wait_for_everyone()
+        return final
+
+    # -- load -------------------------------------------------------------------------------------------------------
+    def load_checkpoint(self, folder: Path) -> None:
+        from synthkit.hub import CheckpointError, load_safetensors
+
+        try:
+            state = json.loads((folder / "state.json").read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise CheckpointError(f"{folder / 'state.json'}: corrupted ({err}); delete the folder to start over") from err
+        tensors = load_safetensors(folder / "state.safetensors", device="cpu")
+        for prefix, module in self.modules().items():
+            sub = {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+            try:
+                module.load_state_dict(sub, strict=True)
+            except RuntimeError as err:
+                raise CheckpointError(
+                    f"{folder / 'state.safetensors'}: {prefix} does not fit this model ({err}). The run in "
+                    f"{self.cfg.out_dir} was made with another config; use another --out or delete the checkpoint."
+                ) from err
+        for prefix, opt in (("opt_g", self.opt_g), ("opt_d", self.opt_d)):
+            _optimizer_join(opt, prefix, tensors, state["optimizers"][prefix])
+        scaler = getattr(self.acc, "scaler", None)
+        if scaler is not None and state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
+        self.step, self.history, self.wall_time = int(state["step"]), state["history"], float(state["wall_time"])
+        self.pending = {k: list(v) for k, v in state["pending"].items()}
+        rng = folder / f"rng_rank{self.acc.process_index}.json"
+        if rng.is_file():
+            _set_rng_state(json.loads(rng.read_text(encoding="utf-8")))
+        elif self.acc.is_main_process:
+            print(f"warning: {rng} missing (run resumed with more processes): this process starts a fresh RNG stream")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# the loop
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def _optimise(run: _Run, step_fn: Any, batch: dict[str, Tensor], opt: torch.optim.Optimizer, tag: str) -> dict[str, float]:
+    """Call d_step or g_step; if it returns a "loss" tensor, back-propagate it and step ``opt``."""
+    acc = run.acc
+    with acc.autocast():
+        out = step_fn(batch)
+    loss = out.get("loss") if isinstance(out, Mapping) else None
+    if isinstance(loss, Tensor) and loss.requires_grad:
+        opt.zero_grad(set_to_none=True)
+        acc.backward(loss)
+        opt.step()
+    elif not run.self_stepping:
+        raise ValueError(
+            f"{tag}_step returned no 'loss' tensor with a graph (got keys {sorted(out) if isinstance(out, Mapping) else out!r}); "
+            "return {'loss': loss, ...logs} or give the task its own opt_g / opt_d and step them inside"
+        )
+    logs = {}
+    for k, v in (out or {}).items():
+        name = f"loss_{tag}" if k == "loss" else k
+        logs[name] = float(v.detach().float().mean()) if isinstance(v, Tensor) else float(v)
+    return logs
+
+
+@torch.no_grad()
+def _update_ema(G_ema: nn.Module, G: nn.Module, decay: float) -> None:
+    # theta_ema <- decay * theta_ema + (1 - decay) * theta   (Karras et al. 2018; Yazici et al. 2019)
+    for p_ema, p in zip(G_ema.parameters(), G.parameters()):
+        p_ema.lerp_(p.detach(), 1.0 - decay)
+    for b_ema, b in zip(G_ema.buffers(), G.buffers()):  # BatchNorm running statistics are copied
+        b_ema.copy_(b)
+
+
+def _save_samples(run: _Run, fixed_batch: dict[str, Tensor], path: Path) -> None:
+    from PIL import Image
+
+    from synthkit.viz import make_grid
+
+    G = run.G_ema if run.G_ema is not None else run.acc.unwrap_model(run.G)
+    was_training = G.training
+    G.eval()
+    devices = [run.acc.device] if run.acc.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):  # same noise every time, and the training RNG is left untouched
+        torch.manual_seed(run.cfg.seed)
+        images = run.task.sample(G, fixed_batch)
+    G.train(was_training)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    grid = make_grid(images.detach().float().cpu().clamp(-1, 1), nrow=max(1, int(math.ceil(math.sqrt(len(images))))))
+    Image.fromarray(grid).save(path)
+
+
+def _write_logs(run: _Run) -> None:
+    out = Path(run.cfg.out_dir)
+    (out / "history.json").write_text(json.dumps(run.history, indent=1), encoding="utf-8")
+    if run.history:
+        from synthkit.viz import plot_loss_curve
+
+        plot_loss_curve(run.history, out / "loss_curve.png", title=getattr(run.task, "task_name", None))
+
+
+def export(run_or_task: Any, folder: str | Path, cfg: TrainConfig | None = None, command: str | None = None) -> Path:
+    """Save the trained generator (G_ema if there is one, else G) with save_pretrained and a model card."""
+    run = run_or_task if isinstance(run_or_task, _Run) else None
+    task = run.task if run else run_or_task
+    G = run.G_ema if run and run.G_ema is not None else getattr(task.G, "module", task.G)
+    model = task.export_model(G) if hasattr(task, "export_model") else G
+    if not hasattr(model, "save_pretrained"):
+        raise TypeError(f"{type(model).__name__} is not a HubMixin model; give the task an export_model(G) method")
+    cfg = cfg or (run.cfg if run else None)
+    device = next(model.parameters()).device if any(True for _ in model.parameters()) else "cpu"
+    last = run.history[-1] if run and run.history else {}
+    card = {
+        "model_name": f"{getattr(task, 'task_name', type(task).__name__)}"
+        + (f" ({task.preset})" if getattr(task, "preset", None) else ""),
+        "paper": getattr(task, "paper", None) or getattr(task, "task_name", None),
+        "training_command": command,
+        "steps": run.step if run else None,
+        "wall_time": run.wall_time if run else None,
+        "hardware": f"{run.acc.num_processes} x {device.type if hasattr(device, 'type') else device}" if run else None,
+        "notes": (
+            (f"Weights: exponential moving average of G (decay {cfg.ema_decay}). " if cfg and cfg.ema_decay else "")
+            + (f"Last logged losses: {json.dumps({k: round(v, 4) for k, v in last.items() if k != 'step'})}." if last else "")
+        ) or None,
+    }
+    folder = Path(folder)
+    model.save_pretrained(folder, card=card)
+    return folder
+
+
+def train(task: GANTask, cfg: TrainConfig, resume: bool = True, command: str | None = None) -> list[dict[str, float]]:
+    """Train ``task`` for ``cfg.steps`` steps; returns the history (one dict of mean logs per ``log_every`` steps).
+
+    With ``resume`` and a checkpoint in ``cfg.out_dir``, training continues from its step with the same weights,
+    optimiser moments, RNG states and data order, so the result equals that of an uninterrupted run.
+    """
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+    from tqdm.auto import tqdm
+
+    for name in ("G", "D", "d_step", "g_step", "make_dataset", "sample"):
+        if not hasattr(task, name):
+            raise TypeError(f"{type(task).__name__} is not a GANTask: missing {name!r} (see synthkit.train.GANTask)")
+    acc = Accelerator(cpu=cfg.cpu, mixed_precision=cfg.mixed_precision)
+    out = Path(cfg.out_dir)
+    if acc.is_main_process:
+        out.mkdir(parents=True, exist_ok=True)
+    set_seed(cfg.seed + acc.process_index)  # python, numpy, torch (+cuda); each process its own noise
+
+    run = _Run(task, cfg, acc)
+    run.G.to(acc.device)
+    run.D.to(acc.device)
+    if isinstance(run.E, nn.Module):
+        run.E.to(acc.device)
+    if run.G_ema is not None:
+        run.G_ema.to(acc.device)
+
+    ckpt = find_checkpoint(out) if resume else None
+    if ckpt is not None:
+        run.load_checkpoint(ckpt)
+        if acc.is_main_process:
+            print(f"resuming from step {run.step} ({ckpt})", flush=True)
+
+    # Wrap for the device / DDP; the task's step functions then call the wrapped modules.
+    prepared = acc.prepare(*(m for m in (run.G, run.D, run.E) if isinstance(m, nn.Module)), run.opt_g, run.opt_d)
+    run.G, run.D = prepared[0], prepared[1]
+    if isinstance(run.E, nn.Module):
+        run.E = prepared[2]
+    run.opt_g, run.opt_d = prepared[-2], prepared[-1]
+    task.G, task.D = run.G, run.D
+    if isinstance(run.E, nn.Module):
+        task.E = run.E
+
+    dataset = task.make_dataset("train")
+    sampler = StepBatchSampler(len(dataset), cfg.batch_size, cfg.seed, run.step, cfg.steps, acc.process_index, acc.num_processes)
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_sampler=sampler, num_workers=cfg.num_workers,
+        generator=torch.Generator().manual_seed(cfg.seed + run.step),  # worker seeds, not drawn from the global RNG
+        pin_memory=acc.device.type == "cuda",
+    )
+    fixed_batch = None
+    if acc.is_main_process:
+        collate = torch.utils.data.default_collate
+        fixed_batch = _to_device(collate([dataset[i % len(dataset)] for i in range(cfg.n_samples)]), acc.device)
+
+    bar = tqdm(total=cfg.steps, initial=run.step, disable=not (cfg.progress and acc.is_main_process),
+               desc=getattr(task, "task_name", "train"), dynamic_ncols=True)
+    t0 = time.perf_counter()
+    for batch in loader:
+        batch = _to_device(batch, acc.device)
+        # D step, then G step (one each per batch)
+        logs = _optimise(run, task.d_step, batch, run.opt_d, "d")
+        logs.update(_optimise(run, task.g_step, batch, run.opt_g, "g"))
+        if run.G_ema is not None:
+            _update_ema(run.G_ema, acc.unwrap_model(run.G), cfg.ema_decay)
+        run.step += 1
+        bar.update(1)
+        for k, v in logs.items():
+            run.pending.setdefault(k, []).append(v)
+
+        if run.step % cfg.log_every == 0 or run.step == cfg.steps:
+            row = {"step": run.step, **{k: float(np.mean(v)) for k, v in run.pending.items()}}
+            run.history.append(row)
+            run.pending = {}
+            bar.set_postfix({k: f"{v:.3g}" for k, v in row.items() if k != "step"})
+        if acc.is_main_process and (run.step % cfg.sample_every == 0 or run.step == cfg.steps):
+            _save_samples(run, fixed_batch, out / "samples" / f"step_{run.step:06d}.png")
+        if run.step % cfg.ckpt_every == 0 or run.step == cfg.steps:
+            run.wall_time += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            if acc.is_main_process:
+                _write_logs(run)
+            run.save_checkpoint()
+    bar.close()
+    run.wall_time += time.perf_counter() - t0
+
+    # leave the task with plain modules again, and export the generator
+    task.G, task.D = acc.unwrap_model(run.G), acc.unwrap_model(run.D)
+    if isinstance(run.E, nn.Module):
+        task.E = acc.unwrap_model(run.E)
+    if acc.is_main_process:
+        _write_logs(run)
+        if hasattr(task.G, "save_pretrained") or hasattr(task, "export_model"):
+            export(run, out / "model", command=command)
+    acc.wait_for_everyone()
+    return run.history
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# python -m synthkit.train (what `accelerate launch -m synthkit.train` and torchrun run)
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m synthkit.train", description="Train a synthkit model (one loop).")
+    p.add_argument("model", help=", ".join(TASKS))
+    p.add_argument("--preset", default="tiny_test")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--out", default=None)
+    p.add_argument("--dry-run", action="store_true")
+    args = p.parse_args(argv)
+    try:
+        run_train(args.model, args.preset, args.set, steps=args.steps, out=args.out, dry_run=args.dry_run)
+    except (ValueError, TypeError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
