@@ -565,27 +565,31 @@ def diversity_loss(z1: Tensor, z2: Tensor, x1: Tensor, x2: Tensor, eps: float = 
 # Training task (synthkit.train.GANTask)
 # ----------------------------------------------------------------------------------------------------------------
 class SemanticPyramidTask:
-    """What ``synthkit.train.train`` needs: G, D, their optimisers, ``d_step`` / ``g_step`` and the data.
+    """What ``synthkit.train.train`` needs (see ``synthkit.train.GANTask``): G, D, ``d_step`` / ``g_step`` returning
+    ``{"loss": tensor, ...logs}`` (the loop back-propagates and steps Adam with the config's ``lr_g``, ``lr_d``,
+    ``betas``), the dataset and the sample grid.
 
     The frozen backbone is both the feature source and the loss network. Features of a batch are computed once and
     shared by ``d_step`` and ``g_step`` of the same batch.
     """
 
+    paper = "pyramid"
+
     def __init__(self, config: PyramidConfig, backbone: Any) -> None:
         self.config = config
         self.backbone = backbone
-        for p in backbone.parameters() if hasattr(backbone, "parameters") else ():
+        for p in backbone.parameters():
             p.requires_grad_(False)
         torch.manual_seed(config.seed)
         self.G = SemanticPyramidGenerator(config)
         self.D = PyramidDiscriminator(config)
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=config.lr_g, betas=config.betas)
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=config.lr_d, betas=config.betas)
+        # a short CPU run: a faster EMA than the loop's default 0.999
+        self.train_defaults = {"ema_decay": 0.995} if config.image_size <= 128 else {}
         self.mask_generator = torch.Generator().manual_seed(config.seed)
         self._cache: tuple[Tensor, list[Tensor]] | None = None
 
-    # -- features of the real batch, computed once per batch ---------------------------------------------------
     def features(self, x: Tensor) -> list[Tensor]:
+        """Pyramid features phi_l(x), shallow -> deep (gradients flow to x, not to the backbone)."""
         feats = self.backbone.features(x, layers=list(self.config.level_names))
         return [feats[name] for name in self.config.level_names]
 
@@ -600,55 +604,52 @@ class SemanticPyramidTask:
         masks, _, _ = sample_pyramid_masks(self.config, x_real.shape[0], self.mask_generator, x_real.device)
         return x_real, self._real_features(x_real), masks
 
-    def d_step(self, batch: Mapping[str, Tensor]) -> dict[str, float]:
+    def d_step(self, batch: Mapping[str, Tensor]) -> dict[str, Any]:
         x_real, feats, masks = self._inputs(batch)
         with torch.no_grad():
             x_fake = self.G(feats, masks)
         # L_D = E[(D(x) - 1)^2] + E[D(G)^2]
-        loss = d_lsgan_loss(self.D(x_real), self.D(x_fake))
-        self.opt_d.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt_d.step()
-        return {"loss_d": loss.item()}
+        return {"loss": d_lsgan_loss(self.D(x_real), self.D(x_fake))}
 
-    def g_step(self, batch: Mapping[str, Tensor]) -> dict[str, float]:
+    def g_step(self, batch: Mapping[str, Tensor]) -> dict[str, Any]:
         c = self.config
         x_real, feats, masks = self._inputs(batch)
         z1 = torch.randn(x_real.shape[0], c.z_dim, device=x_real.device)
         x_fake = self.G(feats, masks, z1)
-        self.D.requires_grad_(False)
+        self.D.requires_grad_(False)  # G's loss must not leave gradients in D
         adv = g_lsgan_loss(self.D(x_fake))
         self.D.requires_grad_(True)
         rec = semantic_reconstruction_loss(self.features(x_fake), feats, masks, c.rec_pool)
         # L_G = L_adv + lambda_rec * L_rec + lambda_div * L_div
         loss = adv + c.lambda_rec * rec
-        logs = {"loss_g_adv": adv.item(), "loss_rec": rec.item()}
+        logs: dict[str, Any] = {"loss_g_adv": adv.detach(), "loss_rec": rec.detach()}
         if c.lambda_div > 0:
             z2 = torch.randn_like(z1)
             div = diversity_loss(z1, z2, x_fake, self.G(feats, masks, z2))
             loss = loss + c.lambda_div * div
-            logs["loss_div"] = div.item()
-        self.opt_g.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt_g.step()
-        logs["loss_g"] = loss.item()
-        return logs
+            logs["loss_div"] = div.detach()
+        return {"loss": loss, **logs}
 
-    def make_dataset(self) -> Any:
+    def make_dataset(self, split: str = "train") -> Any:
         from synthkit.data.toyscapes import ToyscapesDataset
 
-        return ToyscapesDataset(size=self.config.image_size, length=self.config.dataset_length, split="train", seed=self.config.seed)
+        return ToyscapesDataset(
+            size=self.config.image_size, length=max(self.config.dataset_length, 1), split=split, seed=self.config.seed
+        )
 
     @torch.no_grad()
     def sample(self, G: nn.Module, batch: Mapping[str, Tensor]) -> Tensor:
-        """One image per level for the first image of the batch: [L, 3, H, W] (shallow -> deep)."""
-        x = batch["image"][:1]
-        feats = [f.expand(self.config.num_levels, *f.shape[1:]) for f in self.features(x)]
-        eye = torch.eye(self.config.num_levels, dtype=torch.bool)
-        masks = level_masks(self.config, eye, torch.zeros_like(eye), torch.ones(1, 1, *x.shape[-2:]))
-        gen = torch.Generator().manual_seed(0)
-        z = torch.randn(self.config.num_levels, self.config.z_dim, generator=gen).to(x.device)
-        return G(feats, masks, z)
+        """Sample grid: for up to 2 images of the batch, the image then one generation per level (shallow -> deep)."""
+        L = self.config.num_levels
+        rows = []
+        for x in batch["image"][:2]:
+            x = x[None]
+            feats = [f.expand(L, *f.shape[1:]) for f in self.features(x)]
+            eye = torch.eye(L, dtype=torch.bool)
+            masks = level_masks(self.config, eye, torch.zeros_like(eye), torch.ones(1, 1, *x.shape[-2:]))
+            z = torch.randn(L, self.config.z_dim, generator=torch.Generator().manual_seed(0)).to(x.device)
+            rows += [x, G(feats, [m.to(x.device) for m in masks], z)]
+        return torch.cat(rows)  # [2 * (1 + L), 3, H, W]
 
 
 def make_task(preset: str = "toyscapes64", overrides: Mapping[str, Any] | None = None, backbone: Any = None) -> SemanticPyramidTask:
