@@ -29,6 +29,19 @@ def test_same_seed_index_gives_identical_bytes_and_different_index_differs():
     assert _digest(render(4, 7, 64)) != _digest(a)
 
 
+# sha256 prefixes of (image, label, instances, boxes) for RENDER_VERSION 1. A mismatch means rendering changed:
+# on purpose (then bump RENDER_VERSION, update these, retrain the bundled checkpoints) or because this platform
+# computes differently (a determinism bug).
+_GOLDEN = {(0, 64): "21444e38d933a654", (1, 64): "89b905cc8e2fade5", (2, 128): "c8bf75b545142081",
+           (3, 256): "17118d60569e1992"}
+
+
+def test_renders_match_pinned_digests():
+    assert T.RENDER_VERSION == 1
+    for (i, n), want in _GOLDEN.items():
+        assert _digest(render(0, i, n))[:16] == want, (i, n)
+
+
 def test_same_scene_at_every_size():
     """The layout is drawn in normalised coordinates: same scene, same styles, same things at 64/128/256."""
     for i in range(6):
@@ -38,12 +51,14 @@ def test_same_scene_at_every_size():
         # downsampled 256 labels agree with 128 labels almost everywhere (edges may move by a pixel)
         agree = (s256.label[1::2, 1::2] == s128.label).mean()
         assert agree > 0.93, agree
-        # big instances survive at every size with proportional boxes
+        # the same instances at both sizes with proportional boxes (a sliver peeking out from behind an
+        # occluder at one resolution only may stretch a few boxes)
         if s256.boxes:
             b128 = np.array(s128.boxes, float)
             b256 = np.array(s256.boxes, float)
-            assert len(b128) == len(b256)
-            assert np.abs(b256[:, 1:] / 2 - b128[:, 1:]).max() <= 2.0
+            assert len(b128) == len(b256) and np.array_equal(b128[:, 0], b256[:, 0])
+            err = np.abs(b256[:, 1:] / 2 - b128[:, 1:]).max(1)
+            assert (err <= 1.5).mean() >= 0.85, err
 
 
 def test_shapes_dtypes_and_ranges_of_a_sample():
@@ -227,6 +242,8 @@ def test_clear_errors():
         render(0, 0, 64.0)
     with pytest.raises(ValueError, match="seed"):
         render(-1, 0, 64)
+    with pytest.raises(ValueError, match="index"):
+        render(0, 2**32, 64)
     with pytest.raises(ValueError, match="split"):
         ToyscapesDataset(size=64, split="training")
     with pytest.raises(ValueError, match="length"):

@@ -15,6 +15,10 @@ A scene is built in two steps:
    per-class appearance fields whose mode, jitter and texture noise are drawn from the class's *own* random stream
    ``default_rng([seed, index, 1, class_id])``, independent of the scene, of the layout and of every other class.
 
+Random streams: ``default_rng([seed, index, 0])`` for the layout and ``default_rng([seed, index, 1, class_id])`` per
+class. SeedSequence pads entropy to 4 words with zeros, so these tuples never coincide as long as seed and index are
+below 2**32 (one word each; `render` checks this).
+
 Determinism: numpy's PCG64 streams are the same on every platform, and pixel values use only IEEE-exact
 arithmetic (+, -, *, /, floor, comparisons; no sin/exp/BLAS), so the bytes are the same on any machine.
 The same ``(seed, index)`` at 64, 128 or 256 px gives the same layout, rasterised at that size.
@@ -124,6 +128,8 @@ _WINDOW = {  # building mode -> (window glass colour, frame / unlit colour)
     0: ((45, 45, 55), None), 1: ((70, 85, 105), None), 2: ((120, 180, 215), (35, 45, 55)), 3: ((80, 130, 190), (255, 255, 255)),
 }
 
+# Bump when a change alters any rendered byte: it names on-disk caches, and tests pin digests of version 1.
+RENDER_VERSION = 1
 MAX_BOXES = 16  # at most this many thing instances per scene; ToyscapesDataset pads boxes to this length
 MIN_SIZE = 32
 
@@ -188,6 +194,19 @@ def _value_noise(lattice: np.ndarray, size: int, r0: int, r1: int) -> np.ndarray
     rows = lattice[:, i0] * (1 - w) + lattice[:, i1] * w                      # [g+1, W]
     a, b, wy = i0[r0:r1], i1[r0:r1], w[r0:r1, None]
     return rows[a] * (1 - wy) + rows[b] * wy                                   # [r1-r0, W]
+
+
+def _curve(x: np.ndarray, xp: np.ndarray, yp: np.ndarray) -> np.ndarray:
+    """Piecewise-linear curve through (xp, yp) evaluated at x (clamped at the ends).
+
+    Like np.interp, but built from separate ufuncs, so no compiler can fuse a multiply-add and the result is
+    bit-identical on every platform.
+    """
+    x = np.asarray(x, np.float64)
+    k = np.clip(np.searchsorted(xp, x, side="right") - 1, 0, len(xp) - 2)
+    x0, x1, y0, y1 = xp[k], xp[k + 1], yp[k], yp[k + 1]
+    t = np.clip((x - x0) / (x1 - x0), 0.0, 1.0)
+    return y0 + t * (y1 - y0)
 
 
 @functools.lru_cache(maxsize=16)
@@ -331,7 +350,8 @@ def _layout(seed: int, index: int, scene: int | None) -> _Layout:
         if rng.random() < 0.35:  # a distant island
             x0 = rng.uniform(-0.1, 0.6)
             xp = np.linspace(x0, x0 + rng.uniform(0.25, 0.5), 9)
-            yp = hzn - rng.uniform(0.03, 0.1) * (1 - np.abs(np.linspace(-1, 1, 9)) ** 1.5)
+            a = np.abs(np.linspace(-1, 1, 9))
+            yp = hzn - rng.uniform(0.03, 0.1) * (1 - a * np.sqrt(a))
             L.stuff.append(_Prim(MOUNTAIN, "band", dict(top=(xp, yp), bottom=_flat(hzn + 0.005), xrange=(xp[0], xp[-1]))))
         L.stuff.append(_Prim(WATER, "band", dict(top=_flat(hzn), bottom=None)))
         shore = rng.uniform(0.62, 0.8)
@@ -342,10 +362,10 @@ def _layout(seed: int, index: int, scene: int | None) -> _Layout:
             L.stuff.append(_Prim(GRASS, "band", dict(top=(gxp, gyp), bottom=None)))
         for _ in range(int(rng.integers(0, 4))):
             x = rng.uniform(0.0, 1.0)
-            y = float(np.interp(x, sxp, syp)) + rng.uniform(0.04, 0.25)
+            y = float(_curve(np.array([x]), sxp, syp)[0]) + rng.uniform(0.04, 0.25)
             _add_tree(L, rng, x, min(y, 0.99), 1.1)
         for _ in range(int(rng.integers(0, 3))):
-            y = float(np.interp(0.5, sxp, syp)) + rng.uniform(0.03, 0.12)
+            y = float(_curve(np.array([0.5]), sxp, syp)[0]) + rng.uniform(0.03, 0.12)
             s = _scale_at(y, hzn)
             _add_building(L, rng, rng.uniform(0.05, 0.95), y, s * rng.uniform(0.18, 0.3), s * rng.uniform(0.15, 0.28))
 
@@ -360,7 +380,8 @@ def _layout(seed: int, index: int, scene: int | None) -> _Layout:
         if rng.random() < 0.35:
             _perspective_road(L, rng)
         for _ in range(int(rng.integers(7, 14))):
-            y = hzn + (1 - hzn) * rng.uniform(0.02, 1.0) ** 1.5
+            u = rng.uniform(0.02, 1.0)
+            y = hzn + (1 - hzn) * u * np.sqrt(u)  # u^1.5: more trees far away
             _add_tree(L, rng, rng.uniform(-0.05, 1.05), y, 1.2)
 
     elif name == "mountains":
@@ -429,7 +450,8 @@ def _layout(seed: int, index: int, scene: int | None) -> _Layout:
             s = _scale_at(y, hzn)
             _add_building(L, rng, rng.uniform(0.1, 0.9), y, s * rng.uniform(0.25, 0.35), s * rng.uniform(0.2, 0.3))
         for _ in range(int(rng.integers(3, 10))):
-            y = hzn + (1 - hzn) * rng.uniform(0.03, 1.0) ** 1.3
+            u = rng.uniform(0.03, 1.0)
+            y = hzn + (1 - hzn) * u * np.sqrt(u)
             _add_tree(L, rng, rng.uniform(0.0, 1.0), y, 1.1, conical=bool(rng.random() < 0.75))
 
     # Painter's algorithm: far things (small ground y) first; stable sort keeps generation order for ties.
@@ -644,10 +666,10 @@ class _Canvas:
         if r1 <= r0 or c1 <= c0:
             return
         X, Y = self.xs[None, c0:c1], self.xs[r0:r1, None]
-        top = np.interp(X, txp, typ).astype(np.float32)
+        top = _curve(X, txp, typ).astype(np.float32)
         mask = Y >= top
         if bottom is not None:
-            mask &= Y < np.interp(X, bottom[0], bottom[1]).astype(np.float32)
+            mask &= Y < _curve(X, bottom[0], bottom[1]).astype(np.float32)
         if "xrange" in p.params:
             mask &= (X >= xr[0]) & (X <= xr[1])
         col = self.field(p.cls, r0, r1)[:, c0:c1]
@@ -809,8 +831,9 @@ def _check_scene(scene) -> int | None:
 def render(seed: int, index: int, size: int = 128, scene: str | int | None = None) -> ToyscapesSample:
     """Render scene `index` of stream `seed` at `size` x `size` pixels (scene: force a category by name or id)."""
     for name, v in (("seed", seed), ("index", index)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
-            raise ValueError(f"{name} must be a non-negative int, got {v!r}")
+        # below 2**32 each is one SeedSequence word, so no two (seed, index) pairs share a random stream
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 <= v < 2**32:
+            raise ValueError(f"{name} must be an int in [0, 2**32), got {v!r}")
     size = _check_size(size)
     sc = _check_scene(scene)
     L = _layout(int(seed), int(index), sc)
@@ -887,14 +910,16 @@ class ToyscapesDataset:
         self.size = _check_size(size)
         if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length <= 0:
             raise ValueError(f"length must be a positive int, got {length!r}")
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32 // 3:
+            raise ValueError(f"seed must be an int in [0, {2**32 // 3}) (split seeds are seed * 3 + split), got {seed!r}")
+        if length > 2**32:
+            raise ValueError(f"length must be at most 2**32, got {length}")
         self.length, self.split, self.seed = int(length), split, int(seed)
         self.render_seed = split_seed(seed, split)
         self.scene = scene
         _check_scene(scene)
         self.cache_dir = None if cache_dir is None else Path(cache_dir) / (
-            f"toyscapes_v1_s{self.render_seed}_{self.size}" + (f"_{scene}" if scene else ""))
+            f"toyscapes_v{RENDER_VERSION}_s{self.render_seed}_{self.size}" + (f"_{scene}" if scene else ""))
 
     def __len__(self) -> int:
         return self.length
@@ -964,5 +989,5 @@ def preview_grid(n: int = 16, size: int = 128, seed: int = 0, out: str | os.Path
 
 __all__ = [
     "CLASSES", "NUM_CLASSES", "THING_CLASSES", "THING_IDS", "SCENES", "SCENE_CLASSES", "STYLE_MODES", "CLASS_COLORS",
-    "MAX_BOXES", "SPLITS", "ToyscapesSample", "ToyscapesDataset", "render", "split_seed", "preview_grid",
+    "MAX_BOXES", "RENDER_VERSION", "SPLITS", "ToyscapesSample", "ToyscapesDataset", "render", "split_seed", "preview_grid",
 ]
