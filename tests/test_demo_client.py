@@ -6,7 +6,13 @@ exception" text.
 """
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
 
 import gradio as gr
 import numpy as np
@@ -168,3 +174,37 @@ def test_launch_rejects_a_bad_port_variable(monkeypatch):
     monkeypatch.setenv("GRADIO_SERVER_PORT", "eighty")
     with pytest.raises(ValueError, match="GRADIO_SERVER_PORT must be an integer"):
         app.launch(prevent_thread_lock=True, quiet=True)
+
+
+@pytest.mark.slow
+def test_synthkit_demo_command_serves_the_app(tmp_path):
+    """`synthkit demo` (the CLI path users take) in its own process, on the port GRADIO_SERVER_PORT names."""
+    repo = Path(__file__).resolve().parents[1]
+    port = _free_port()
+    env = dict(os.environ, GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port),
+               GRADIO_ANALYTICS_ENABLED="False", PYTHONPATH=str(repo))
+    log = open(tmp_path / "server.log", "w+")
+    proc = subprocess.Popen([sys.executable, "-m", "synthkit.cli", "demo"], cwd=repo, env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert proc.poll() is None, f"synthkit demo exited ({proc.returncode}):\n{(tmp_path / 'server.log').read_text()}"
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                assert time.monotonic() < deadline, "synthkit demo did not answer within 90 s"
+                time.sleep(0.5)
+        image_path = Client(url, verbose=False).predict("city", 4, 0, 64, api_name="/toyscapes_render")[0]
+        assert _decode(image_path).shape == (64, 64, 3)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
