@@ -231,9 +231,10 @@ def _ridge(rng: np.random.Generator, y_mean: float, amp: float, rough: float = 0
 
 
 def _flat(y: float, wobble: float = 0.0, rng: np.random.Generator | None = None):
-    """A nearly horizontal curve at height y (optionally gently wavy)."""
+    """A nearly horizontal curve at height y, optionally gently wavy *upwards* (never below y, so a ground band
+    starting at the horizon covers every point an object may stand on)."""
     xp = np.linspace(-0.05, 1.05, 9)
-    yp = np.full(9, y) if rng is None or wobble == 0 else y + rng.uniform(-wobble, wobble, 9)
+    yp = np.full(9, y) if rng is None or wobble == 0 else y - rng.uniform(0, wobble, 9)
     return xp, yp
 
 
@@ -258,6 +259,7 @@ class _Layout:
     horizon: float
     stuff: list = field(default_factory=list)
     things: list = field(default_factory=list)
+    keepout: list = field(default_factory=list)  # lakes and roads: ("lake", cx, cy, rx, ry) / ("road", params)
 
 
 def _scale_at(y: float, horizon: float) -> float:
@@ -330,8 +332,40 @@ def _mountains(L: _Layout, rng, height: float, snow_p: float, layers: int = 1):
 
 def _perspective_road(L: _Layout, rng, cls: int = ROAD):
     cx = rng.uniform(0.3, 0.7)
-    L.stuff.append(_Prim(cls, "road", dict(cx_far=cx, cx_near=cx + rng.uniform(-0.3, 0.3),
-                                           half_near=rng.uniform(0.18, 0.32), horizon=L.horizon)))
+    q = dict(cx_far=cx, cx_near=cx + rng.uniform(-0.3, 0.3), half_near=rng.uniform(0.18, 0.32), horizon=L.horizon)
+    L.stuff.append(_Prim(cls, "road", q))
+    L.keepout.append(("road", q))
+
+
+def _lake(L: _Layout, rng, cx: tuple, dy: tuple, rx: tuple, ry: tuple):
+    """An elliptic lake below the horizon; ranges for its centre x, depth below the horizon and radii."""
+    blob = (rng.uniform(*cx), L.horizon + rng.uniform(*dy), rng.uniform(*rx), rng.uniform(*ry))
+    L.stuff.append(_Prim(WATER, "ellipses", dict(blobs=[blob])))
+    L.keepout.append(("lake",) + blob)
+
+
+def _is_free(L: _Layout, x: float, y: float, half_w: float) -> bool:
+    """Can an object with ground contact (x, y) and half width half_w stand here (not in a lake, not on a road)?"""
+    for k in L.keepout:
+        if k[0] == "lake":
+            _, cx, cy, rx, ry = k
+            if ((x - cx) / (rx + half_w)) ** 2 + ((y - cy) / (ry + 0.01)) ** 2 < 1:
+                return False
+        else:
+            q = k[1]
+            d = (y - q["horizon"]) / (1 - q["horizon"])
+            if d > 0 and abs(x - (q["cx_far"] + (q["cx_near"] - q["cx_far"]) * d * d)) < q["half_near"] * d + half_w:
+                return False
+    return True
+
+
+def _spot(L: _Layout, rng, draw, half_w: float = 0.05, tries: int = 6):
+    """Draw ground positions with `draw()` until one is free; None if all `tries` are blocked."""
+    for _ in range(tries):
+        x, y = draw()
+        if _is_free(L, x, y, half_w * _scale_at(y, L.horizon)):
+            return x, y
+    return None
 
 
 def _layout(seed: int, index: int, scene: int | None) -> _Layout:
@@ -365,9 +399,10 @@ def _layout(seed: int, index: int, scene: int | None) -> _Layout:
             y = float(_curve(np.array([x]), sxp, syp)[0]) + rng.uniform(0.04, 0.25)
             _add_tree(L, rng, x, min(y, 0.99), 1.1)
         for _ in range(int(rng.integers(0, 3))):
-            y = float(_curve(np.array([0.5]), sxp, syp)[0]) + rng.uniform(0.03, 0.12)
+            x = rng.uniform(0.05, 0.95)
+            y = float(_curve(np.array([x]), sxp, syp)[0]) + rng.uniform(0.04, 0.12)  # on the sand, not in the sea
             s = _scale_at(y, hzn)
-            _add_building(L, rng, rng.uniform(0.05, 0.95), y, s * rng.uniform(0.18, 0.3), s * rng.uniform(0.15, 0.28))
+            _add_building(L, rng, x, y, s * rng.uniform(0.18, 0.3), s * rng.uniform(0.15, 0.28))
 
     elif name == "forest":
         _sky_objects(L, rng, 0.5, (0, 3))
@@ -375,27 +410,28 @@ def _layout(seed: int, index: int, scene: int | None) -> _Layout:
             _mountains(L, rng, rng.uniform(0.1, 0.2), 0.2)
         L.stuff.append(_Prim(GRASS, "band", dict(top=_flat(hzn, 0.01, rng), bottom=None)))
         if rng.random() < 0.25:
-            L.stuff.append(_Prim(WATER, "ellipses", dict(blobs=[(rng.uniform(0.2, 0.8), hzn + rng.uniform(0.08, 0.2),
-                                                                   rng.uniform(0.12, 0.25), rng.uniform(0.03, 0.06))])))
+            _lake(L, rng, (0.2, 0.8), (0.08, 0.2), (0.12, 0.25), (0.03, 0.06))
         if rng.random() < 0.35:
             _perspective_road(L, rng)
-        for _ in range(int(rng.integers(7, 14))):
+        def draw():
             u = rng.uniform(0.02, 1.0)
-            y = hzn + (1 - hzn) * u * np.sqrt(u)  # u^1.5: more trees far away
-            _add_tree(L, rng, rng.uniform(-0.05, 1.05), y, 1.2)
+            return rng.uniform(-0.05, 1.05), hzn + (1 - hzn) * u * np.sqrt(u)  # u^1.5: more trees far away
+
+        for _ in range(int(rng.integers(7, 14))):
+            if (xy := _spot(L, rng, draw)) is not None:
+                _add_tree(L, rng, *xy, 1.2)
 
     elif name == "mountains":
         _sky_objects(L, rng, 0.5, (0, 3))
         _mountains(L, rng, rng.uniform(0.3, 0.45), 0.75, layers=int(rng.integers(1, 3)))
         L.stuff.append(_Prim(GRASS, "band", dict(top=_flat(hzn, 0.012, rng), bottom=None)))
         if rng.random() < 0.5:
-            L.stuff.append(_Prim(WATER, "ellipses", dict(blobs=[(rng.uniform(0.25, 0.75), hzn + rng.uniform(0.07, 0.15),
-                                                                   rng.uniform(0.15, 0.3), rng.uniform(0.03, 0.06))])))
+            _lake(L, rng, (0.25, 0.75), (0.07, 0.15), (0.15, 0.3), (0.03, 0.06))
         if rng.random() < 0.3:
             _perspective_road(L, rng)
         for _ in range(int(rng.integers(0, 7))):
-            y = hzn + (1 - hzn) * rng.uniform(0.05, 1.0)
-            _add_tree(L, rng, rng.uniform(0.0, 1.0), y, 1.0)
+            if (xy := _spot(L, rng, lambda: (rng.uniform(0.0, 1.0), hzn + (1 - hzn) * rng.uniform(0.05, 1.0)))):
+                _add_tree(L, rng, *xy, 1.0)
 
     elif name == "city":
         _sky_objects(L, rng, 0.5, (0, 3))
@@ -426,14 +462,15 @@ def _layout(seed: int, index: int, scene: int | None) -> _Layout:
         if rng.random() < 0.4:
             _perspective_road(L, rng)
         if rng.random() < 0.2:
-            L.stuff.append(_Prim(WATER, "ellipses", dict(blobs=[(rng.uniform(0.2, 0.8), hzn + rng.uniform(0.1, 0.2),
-                                                                   rng.uniform(0.06, 0.12), rng.uniform(0.02, 0.04))])))
-            for _ in range(int(rng.integers(1, 3))):  # an oasis
-                _add_tree(L, rng, rng.uniform(0.2, 0.8), hzn + rng.uniform(0.1, 0.3), 1.0)
+            _lake(L, rng, (0.2, 0.8), (0.1, 0.2), (0.06, 0.12), (0.02, 0.04))
+            cx, cy = L.keepout[-1][1:3]
+            for _ in range(int(rng.integers(1, 3))):  # an oasis: palms around the pool
+                if (xy := _spot(L, rng, lambda: (cx + rng.uniform(-0.2, 0.2), cy + rng.uniform(-0.02, 0.12)))):
+                    _add_tree(L, rng, *xy, 1.0)
         for _ in range(int(rng.integers(0, 3)) if rng.random() < 0.35 else 0):  # a small adobe village
-            y = hzn + rng.uniform(0.03, 0.15)
-            s = _scale_at(y, hzn)
-            _add_building(L, rng, rng.uniform(0.05, 0.95), y, s * rng.uniform(0.2, 0.35), s * rng.uniform(0.12, 0.22))
+            if (xy := _spot(L, rng, lambda: (rng.uniform(0.05, 0.95), hzn + rng.uniform(0.03, 0.15)), 0.15)):
+                s = _scale_at(xy[1], hzn)
+                _add_building(L, rng, *xy, s * rng.uniform(0.2, 0.35), s * rng.uniform(0.12, 0.22))
 
     elif name == "winter":
         _sky_objects(L, rng, 0.4, (0, 4))
@@ -441,18 +478,21 @@ def _layout(seed: int, index: int, scene: int | None) -> _Layout:
             _mountains(L, rng, rng.uniform(0.15, 0.35), 0.9)
         L.stuff.append(_Prim(SNOW, "band", dict(top=_flat(hzn, 0.01, rng), bottom=None)))
         if rng.random() < 0.3:
-            L.stuff.append(_Prim(WATER, "ellipses", dict(blobs=[(rng.uniform(0.2, 0.8), hzn + rng.uniform(0.08, 0.15),
-                                                                   rng.uniform(0.12, 0.25), rng.uniform(0.03, 0.05))])))
+            _lake(L, rng, (0.2, 0.8), (0.08, 0.15), (0.12, 0.25), (0.03, 0.05))
         if rng.random() < 0.3:
             _perspective_road(L, rng)
-        if rng.random() < 0.5:
-            y = hzn + rng.uniform(0.05, 0.2)
-            s = _scale_at(y, hzn)
-            _add_building(L, rng, rng.uniform(0.1, 0.9), y, s * rng.uniform(0.25, 0.35), s * rng.uniform(0.2, 0.3))
-        for _ in range(int(rng.integers(3, 10))):
+        if rng.random() < 0.5:  # a cabin
+            if (xy := _spot(L, rng, lambda: (rng.uniform(0.1, 0.9), hzn + rng.uniform(0.05, 0.2)), 0.2)):
+                s = _scale_at(xy[1], hzn)
+                _add_building(L, rng, *xy, s * rng.uniform(0.25, 0.35), s * rng.uniform(0.2, 0.3))
+
+        def draw():
             u = rng.uniform(0.03, 1.0)
-            y = hzn + (1 - hzn) * u * np.sqrt(u)
-            _add_tree(L, rng, rng.uniform(0.0, 1.0), y, 1.1, conical=bool(rng.random() < 0.75))
+            return rng.uniform(0.0, 1.0), hzn + (1 - hzn) * u * np.sqrt(u)
+
+        for _ in range(int(rng.integers(3, 10))):
+            if (xy := _spot(L, rng, draw)) is not None:
+                _add_tree(L, rng, *xy, 1.1, conical=bool(rng.random() < 0.75))
 
     # Painter's algorithm: far things (small ground y) first; stable sort keeps generation order for ties.
     L.things.sort(key=lambda p: p.depth)
