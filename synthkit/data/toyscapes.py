@@ -644,13 +644,14 @@ class _Canvas:
                 t = 0.4 * n2
         else:  # CAR: glossy shading
             t = 0.5 * n1
-        a, b = (np.array(v, np.float32) / 255 for v in _MODE_COLORS[name][m])
-        t = np.broadcast_to(t, (r1 - r0, S))[..., None]
-        col = a + (b - a) * t
-        if c == SKY and m == 3:
-            col = np.where(t > 2, np.float32(0.95), col)                        # stars
+        # jitter: colour = brightness * (1 + tint) * mix(a, b, t), folded into the two end colours
         gain = np.float32(rec["brightness"]) * (1 + np.array([rec["tint_r"], rec["tint_g"], rec["tint_b"]], np.float32))
-        return col * gain
+        a, b = (np.array(v, np.float32) / 255 * gain for v in _MODE_COLORS[name][m])
+        t = np.broadcast_to(t, (r1 - r0, S))[..., None]
+        col = a + (b - a) * t                                                    # [h, W, 3]
+        if c == SKY and m == 3:
+            col = np.where(t > 2, np.float32(0.95) * gain, col)                 # stars
+        return col
 
     # ---- geometry ---------------------------------------------------------------------------------------------------
 
@@ -693,8 +694,9 @@ class _Canvas:
             self.windows.append((0, 0, 0, 0))
 
     def _paint_fill(self, p: _Prim, inst: int):
-        win = (0, self.S, 0, self.S)
-        self._put(p.cls, win, np.ones((self.S, self.S), bool), shade=p.shade)
+        self.img[...] = self.field(p.cls, 0, self.S) * np.float32(p.shade)
+        self.label[...] = p.cls
+        self.inst[...] = 0
 
     def _paint_band(self, p: _Prim, inst: int):
         (txp, typ), bottom = p.params["top"], p.params["bottom"]
