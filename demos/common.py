@@ -116,6 +116,7 @@ def user_errors(fn: F) -> F:
             except Exception as exc:  # noqa: BLE001 - converting is the point
                 raise convert(exc) from exc
 
+        gen_wrapper.__synthkit_user_errors__ = True  # type: ignore[attr-defined]  (checked by the app lint test)
         return gen_wrapper  # type: ignore[return-value]
 
     @functools.wraps(fn)
@@ -125,6 +126,7 @@ def user_errors(fn: F) -> F:
         except Exception as exc:  # noqa: BLE001
             raise convert(exc) from exc
 
+    wrapper.__synthkit_user_errors__ = True  # type: ignore[attr-defined]
     return wrapper  # type: ignore[return-value]
 
 

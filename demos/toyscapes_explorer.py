@@ -112,7 +112,9 @@ def render_sample(scene: str, seed: float, index: float, size: int) -> tuple[np.
     return sample.image, label_rgb, boxed, legend_markdown(sample)
 
 
+@user_errors
 def random_seed() -> int:
+    """A fresh seed for the 'Random seed' button."""
     return random.randint(0, 99_999)
 
 

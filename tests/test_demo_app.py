@@ -461,3 +461,45 @@ def test_app_hides_a_tab_whose_build_fails_half_way(monkeypatch):
     assert hidden and props[hidden[0]]["type"] == "column", "the half-built UI must be hidden"
     msg = [v for v in _markdown_values(demo) if "Half is unavailable" in v]
     assert msg and "RuntimeError: checkpoint missing" in msg[0] and "build its tab" in msg[0]
+
+
+
+def event_problems(demo: gr.Blocks) -> list[str]:
+    """Contracts every tab must keep (later tabs are covered automatically):
+
+    - a public (API-visible) event runs a function decorated with ``demos.common.user_errors``, so the page never
+      shows a bare "Error";
+    - a Slider's ``.change`` uses ``trigger_mode="always_last"`` (heavy generators: prefer ``.release``),
+      ECOSYSTEM.md section 5, point 9.
+    """
+    problems = []
+    for dep in demo.fns.values():
+        if dep.fn is None:
+            continue
+        if dep.api_visibility == "public" and not getattr(dep.fn, "__synthkit_user_errors__", False):
+            problems.append(f"/{dep.api_name}: {dep.name} is not decorated with @user_errors")
+        for block_id, event in dep.targets:
+            block = demo.blocks.get(block_id)
+            if isinstance(block, gr.Slider) and event == "change" and dep.trigger_mode != "always_last":
+                problems.append(f"/{dep.api_name}: Slider.change with trigger_mode={dep.trigger_mode!r}")
+    return problems
+
+
+def test_app_event_lint():
+    from demos import app
+
+    problems = event_problems(app.build_demo())
+    assert not problems, "\n".join(problems)
+
+
+def test_event_lint_catches_violations():
+    def plain(x: float) -> float:
+        return x
+
+    with gr.Blocks() as demo:
+        slider = gr.Slider()
+        out = gr.Number()
+        slider.change(plain, slider, out, api_name="bad", trigger_mode="once")
+        slider.release(user_errors(plain), slider, out, api_name="good")
+    problems = event_problems(demo)
+    assert problems == ["/bad: plain is not decorated with @user_errors", "/bad: Slider.change with trigger_mode='once'"]
