@@ -98,7 +98,8 @@ def test_load_label_map_accepts_common_formats(tmp_path):
     p_img.save(tmp_path / "index_P.png")
     Image.fromarray(colour).save(tmp_path / "colour.png")
     Image.fromarray(np.dstack([colour, np.full(s.label.shape, 255, np.uint8)])).save(tmp_path / "colour.png".replace(".", "_a."))
-    for f in ("index_L.png", "index_P.png", "colour.png", "colour_a.png"):
+    Image.fromarray(colour).quantize(colors=64, method=Image.Quantize.MEDIANCUT).save(tmp_path / "colour_P.png")
+    for f in ("index_L.png", "index_P.png", "colour.png", "colour_a.png", "colour_P.png"):
         lab = load_label_map(tmp_path / f, pal)
         assert lab.dtype == np.uint8 and np.array_equal(lab, s.label), f
     lab, info = load_label_map(colour, "toyscapes", return_info=True)
@@ -119,9 +120,25 @@ def test_load_label_map_rejects_photos_and_bad_ids(tmp_path):
     photo = np.stack([x * 4, y * 4, (x * y) % 256], -1).astype(np.uint8) + rng.integers(0, 3, (64, 64, 3)).astype(np.uint8)
     with pytest.raises(ValueError, match="does not look like"):
         load_label_map(photo, "cityscapes")
+    for name in ("toyscapes", "cityscapes", "ade20k", "deepfashion"):  # a rendered scene is a photo, not a map
+        with pytest.raises(ValueError, match="does not look like"):
+            load_label_map(render(0, 1, 64).image, name)
     with pytest.raises(ValueError, match=r"\[12, 40\]"):
         load_label_map(np.array([[0, 12], [40, 3]], np.uint8), "toyscapes")
     with pytest.raises(FileNotFoundError):
         load_label_map(tmp_path / "nope.png", "toyscapes")
     with pytest.raises(ValueError, match="unknown palette"):
         load_label_map(np.zeros((4, 4), np.uint8), "voc")
+
+
+@pytest.mark.parametrize("name", ["toyscapes", "ade20k", "deepfashion"])
+def test_load_label_map_accepts_a_jpeg_compressed_colour_map(name):
+    import io
+
+    pal = get_palette(name)
+    label = np.random.default_rng(0).integers(0, len(pal), (8, 8)).repeat(16, 0).repeat(16, 1)
+    buf = io.BytesIO()
+    Image.fromarray(labels_to_color(label, pal)).save(buf, "JPEG", quality=75)
+    lab, info = load_label_map(Image.open(buf), pal, return_info=True)
+    assert info["source"] == "color" and info["off_palette"] > 0
+    assert (lab == label).mean() > 0.95

@@ -292,9 +292,9 @@ def load_label_map(path_or_array, palette: "str | Palette", return_info: bool = 
     if isinstance(src, Image.Image):
         if src.mode == "P":
             idx = np.asarray(src)
-            if idx.size == 0 or int(idx.max()) < len(pal):
+            if (idx.size == 0 or int(idx.max()) < len(pal)) and not _p_is_recoloured(src, idx, pal):
                 return _finish(idx.astype(np.uint8), pal, "index", 0, return_info)
-            src = src.convert("RGBA" if "transparency" in src.info else "RGB")  # palette image of another scheme
+            src = src.convert("RGB")  # a colour map stored with its own palette order: decode the colours
         if src.mode in ("L", "I", "I;16", "1"):
             arr = np.asarray(src)
             if src.mode == "1":
@@ -333,14 +333,35 @@ def load_label_map(path_or_array, palette: "str | Palette", return_info: bool = 
             return _finish((g == 255).astype(np.uint8), pal, "mask", 0, return_info)
         if int(g.max()) < len(pal):
             return _finish(g.astype(np.uint8), pal, "index", 0, return_info)
+    # A colour map stays close to the palette even after anti-aliasing or JPEG (mean distance < ~10); a photo does
+    # not (mean distance > ~40 even for the dense 151-colour ADE20K palette).
     far = float((dist > 48).mean()) if dist.size else 0.0
-    if far > 0.25 or (n_colours > 4 * len(pal) + 64 and exact < 0.5):
+    mean_dist = float(dist.mean()) if dist.size else 0.0
+    if far > 0.25 or mean_dist > 25:
         raise ValueError(
             f"this does not look like a {pal.name!r} label map: {n_colours} distinct colours, {far:.0%} of the pixels "
-            f"far from every palette colour. Expected an index PNG (mode L/P with ids 0..{len(pal) - 1}) or a colour "
-            f"map painted with the {pal.name!r} palette (see synthkit.data.palette.get_palette('{pal.name}')).")
+            f"far from every palette colour (mean distance {mean_dist:.0f}). Expected an index PNG (mode L/P with ids "
+            f"0..{len(pal) - 1}) or a colour map painted with the {pal.name!r} palette "
+            f"(see synthkit.data.palette.get_palette('{pal.name}')); a photo cannot be used as a label map.")
     labels = _snap_edges(rgb, labels, dist, pal)
     return _finish(labels, pal, "color", int((dist > 0).sum()), return_info)
+
+
+def _p_is_recoloured(img, idx: np.ndarray, pal: Palette) -> bool:
+    """True if a mode-P image shows our palette's colours under *other* indices (e.g. a colour map saved as GIF or
+    quantised PNG): then its pixel values are not class ids. An index PNG with our colours, or with an unrelated
+    palette (greyscale, VOC), keeps its indices as ids."""
+    raw = img.getpalette()
+    if not raw:
+        return False
+    pcols = np.array(raw, np.int32).reshape(-1, 3)
+    used = np.unique(idx)
+    used = used[used < len(pcols)]
+    ours = {tuple(c) for c in pal.colors.tolist()}
+    cols = [tuple(pcols[u]) for u in used.tolist()]
+    if not cols or not all(c in ours for c in cols):
+        return False
+    return any(u >= len(pal) or c != tuple(pal.colors[u].tolist()) for u, c in zip(used.tolist(), cols))
 
 
 def _finish(labels: np.ndarray, pal: Palette, source: str, off: int, return_info: bool):
