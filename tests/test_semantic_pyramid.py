@@ -264,7 +264,8 @@ def test_task_steps_give_losses_with_graphs_and_leave_the_backbone_alone(backbon
     assert all(p.grad is None for p in backbone.parameters())
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in task.G.parameters())
     samples = task.sample(task.G, batch)
-    assert samples.shape == (2 * (1 + task.config.num_levels), 3, 32, 32)
+    assert samples.shape == (2 * (1 + task.config.num_levels), 3, 32, 32)  # 2 images in the batch
+    assert torch.equal(samples[0], batch["image"][0])
 
 
 def test_train_loop_two_steps_exports_a_loadable_model(tmp_path):

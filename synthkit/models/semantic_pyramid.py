@@ -54,7 +54,8 @@ Simplifications vs the paper:
   spectral norm in G, no self-attention block, no class-conditional BatchNorm (so no "re-label" control).
 - The injected features are RMS-normalised per position (``phi / sqrt(mean_c phi^2)``) before masking, so levels
   of very different magnitudes enter on one scale (slideflow adds BN + ReLU at the same place).
-- The discriminator is unconditional (no projection of the class label); no G EMA.
+- The discriminator is unconditional (no projection of the class label). G EMA comes from ``synthkit.train``
+  (decay 0.995 for the short Toyscapes run; rosinality 0.999).
 - Random holes are unions of 1-3 rectangles (the ports use dilated blobs or random shapes), and they are also used
   when a vector level is the chosen one (rosinality's port uses them only for spatial levels).
 - The Toyscapes preset uses ``lambda_rec = 1`` (a few minutes of CPU training instead of days on a TPU pod).
@@ -67,7 +68,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -87,6 +88,7 @@ __all__ = [
     "UpBlock",
     "SemanticPyramidGenerator",
     "PyramidDiscriminator",
+    "random_holes",
     "sample_pyramid_masks",
     "level_masks",
     "d_lsgan_loss",
@@ -643,17 +645,18 @@ class SemanticPyramidTask:
 
     @torch.no_grad()
     def sample(self, G: nn.Module, batch: Mapping[str, Tensor]) -> Tensor:
-        """Sample grid: for up to 2 images of the batch, the image then one generation per level (shallow -> deep)."""
+        """Sample grid rows: for the first ``num_levels + 1`` images of the batch, the image then one generation
+        per level, shallow -> deep (the loop's square grid then shows one source per row)."""
         L = self.config.num_levels
         rows = []
-        for x in batch["image"][:2]:
+        for x in batch["image"][: L + 1]:
             x = x[None]
             feats = [f.expand(L, *f.shape[1:]) for f in self.features(x)]
             eye = torch.eye(L, dtype=torch.bool)
             masks = level_masks(self.config, eye, torch.zeros_like(eye), torch.ones(1, 1, *x.shape[-2:]))
             z = torch.randn(L, self.config.z_dim, generator=torch.Generator().manual_seed(0)).to(x.device)
             rows += [x, G(feats, [m.to(x.device) for m in masks], z)]
-        return torch.cat(rows)  # [2 * (1 + L), 3, H, W]
+        return torch.cat(rows)  # [rows * (1 + L), 3, H, W]
 
 
 def make_task(preset: str = "toyscapes64", overrides: Mapping[str, Any] | None = None, backbone: Any = None) -> SemanticPyramidTask:
