@@ -10,17 +10,25 @@ Label convention: every pixel is labelled; id 0 is a real class (``sky``), there
 A scene is built in two steps:
 
 1. ``_layout(seed, index, scene)`` draws a size-independent list of primitives in normalised coordinates
-   (x, y in [0, 1], y pointing down) from the *layout* random stream ``default_rng([seed, index, 0])``.
-2. ``_Canvas`` rasterises the primitives far-to-near (painter's algorithm) at the requested size. Colours come from
-   per-class appearance fields whose mode, jitter and texture noise are drawn from the class's *own* random stream
+   (x, y in [0, 1], y pointing down) from the *layout* random stream ``default_rng([seed, index, 0])``: the scene
+   category, horizon, sky objects, mountain ridges, ground bands, lakes, roads and the things (trees, buildings,
+   cars) standing on the ground, sorted far to near.
+2. ``_Canvas`` rasterises the primitives in that order (painter's algorithm) at the requested size. Colours come
+   from per-class appearance fields whose mode, jitter and texture noise are drawn from the class's *own* stream
    ``default_rng([seed, index, 1, class_id])``, independent of the scene, of the layout and of every other class.
+   (SeedSequence pads entropy to 4 words with zeros, so the streams never coincide while seed and index are
+   below 2**32, one word each; `render` checks this.)
 
-Random streams: ``default_rng([seed, index, 0])`` for the layout and ``default_rng([seed, index, 1, class_id])`` per
-class. SeedSequence pads entropy to 4 words with zeros, so these tuples never coincide as long as seed and index are
-below 2**32 (one word each; `render` checks this).
+Boxes (BachGAN's layout input) are the bounding boxes of the *visible* pixels of each instance after occlusion,
+``(class_id, x0, y0, x1, y1)`` in pixels with x1, y1 exclusive; instance k + 1 owns boxes[k].
+
+``styles`` records, for every class present in the label map, ``{"mode": int, "brightness", "tint_r", "tint_g",
+"tint_b", "texture_scale"}``; ``STYLE_MODES[class][mode]`` names the mode. Swapping one class's stream swaps exactly
+that class's pixels (tested), which is what SMIS's per-class latents should learn to control.
 
 Determinism: numpy's PCG64 streams are the same on every platform, and pixel values use only IEEE-exact
-arithmetic (+, -, *, /, floor, comparisons; no sin/exp/BLAS), so the bytes are the same on any machine.
+arithmetic (+, -, *, /, sqrt, floor, comparisons, each a separate numpy ufunc; no sin/exp/pow/np.interp/BLAS,
+whose last bits vary between libm builds or fused multiply-adds), so the bytes are the same on any machine.
 The same ``(seed, index)`` at 64, 128 or 256 px gives the same layout, rasterised at that size.
 
 Typical use::
@@ -170,6 +178,11 @@ class ToyscapesSample:
 def _tri(x: np.ndarray) -> np.ndarray:
     """Triangle wave with period 1 in [0, 1]: a sin-free, bit-exact stand-in for 0.5 + 0.5 cos(2 pi x)."""
     return np.abs(2.0 * (x - np.floor(x)) - 1.0)
+
+
+def _sq(x):
+    """x * x (not x ** 2, which may go through the platform's pow())."""
+    return x * x
 
 
 def _frac(x: np.ndarray) -> np.ndarray:
@@ -349,7 +362,7 @@ def _is_free(L: _Layout, x: float, y: float, half_w: float) -> bool:
     for k in L.keepout:
         if k[0] == "lake":
             _, cx, cy, rx, ry = k
-            if ((x - cx) / (rx + half_w)) ** 2 + ((y - cy) / (ry + 0.01)) ** 2 < 1:
+            if _sq((x - cx) / (rx + half_w)) + _sq((y - cy) / (ry + 0.01)) < 1:
                 return False
         else:
             q = k[1]
@@ -735,7 +748,7 @@ class _Canvas:
         X, Y = self.xs[None, c0:c1], self.xs[r0:r1, None]
         mask = np.zeros((r1 - r0, c1 - c0), bool)
         for cx, cy, rx, ry in blobs:
-            mask |= ((X - np.float32(cx)) / np.float32(rx)) ** 2 + ((Y - np.float32(cy)) / np.float32(ry)) ** 2 < 1
+            mask |= _sq((X - np.float32(cx)) / np.float32(rx)) + _sq((Y - np.float32(cy)) / np.float32(ry)) < 1
         col = self.field(p.cls, r0, r1)[:, c0:c1]
         if p.cls == CLOUD:  # darker underside
             col = col * (1 - 0.15 * np.clip((Y - np.float32(y0)) / np.float32(max(y1 - y0, 1e-3)), 0, 1))[..., None]
@@ -778,7 +791,7 @@ class _Canvas:
             canopy = np.zeros_like(trunk)
             for dx, dy, r in ((0.0, 0.38, 0.5), (-0.22, 0.55, 0.34), (0.22, 0.55, 0.34), (0.0, 0.2, 0.33)):
                 cx, cy, rx, ry = x + dx * w, y - h + dy * h, r * w, r * h * 0.8
-                canopy |= ((X - cx) / rx) ** 2 + ((Y - cy) / ry) ** 2 < 1
+                canopy |= _sq((X - cx) / rx) + _sq((Y - cy) / ry) < 1
         trunk &= ~canopy
         col = self.field(TREE, r0, r1)[:, c0:c1]
         col = np.where(trunk[..., None], _TRUNK, col)
@@ -839,7 +852,7 @@ class _Canvas:
         cabin = (Y >= y - h) & (Y < y - h * 0.6) & (rel < w * (0.12 + 0.16 * v)) & (rel > -w * (0.32 + 0.06 * v))
         wheels = np.zeros_like(body)
         for dx in (-0.3, 0.3):
-            wheels |= ((X - (x + dx * w)) ** 2 + (Y - (y - rw)) ** 2) < rw * rw
+            wheels |= _sq(X - (x + dx * w)) + _sq(Y - (y - rw)) < rw * rw
         glass = cabin & (Y > y - h * 0.92) & (np.abs(rel + w * 0.1) > w * 0.025) & (rel < w * (0.08 + 0.16 * v)) \
             & (rel > -w * (0.28 + 0.06 * v))
         col = self.field(CAR, r0, r1)[:, c0:c1]
