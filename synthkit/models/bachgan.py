@@ -77,6 +77,9 @@ __all__ = [
     "d_loss",
     "g_loss",
     "seg_nll_loss",
+    "BachGANToyscapes",
+    "BachGANTask",
+    "make_task",
 ]
 
 UpsamplingMode = Literal["normal", "more", "most"]
@@ -122,6 +125,7 @@ class BachGANConfig:
     # training data (Toyscapes presets only) and its retrieval memory
     dataset_length: int = 0
     index_size: int = 32  # retrieval grid (synthkit.retrieval)
+    index_path: str | None = None  # a prebuilt memory (`synthkit bachgan build-index`); built in memory if None
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -185,15 +189,15 @@ PRESETS: dict[str, BachGANConfig] = {
         dataset_length=4000,
         index_size=32,
     ),
-    # A few-kB model for the CPU smoke tests.
+    # A few-kB model for the CPU smoke tests, on 32x32 Toyscapes (12 classes).
     "tiny_test": BachGANConfig(
-        num_classes=6,
+        num_classes=12,
         height=32,
         width=32,
         base_channels=2,
         num_upsampling_layers="normal",
         spade_hidden=8,
-        thing_classes=(3, 4, 5),
+        thing_classes=(9, 10, 11),
         d_base_channels=8,
         d_num_layers=2,
         d_num_scales=2,
@@ -572,3 +576,117 @@ def g_loss(
         terms["g_seg"] = config.lambda_seg * seg_nll_loss(seg_logprob, label)
     total = sum(terms.values())
     return total, {k: float(v.detach()) for k, v in terms.items()}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Training task (synthkit.train.GANTask)
+# ----------------------------------------------------------------------------------------------------------------
+class BachGANToyscapes(torch.utils.data.Dataset):
+    """Toyscapes scenes as BachGAN training pairs: (box layout, retrieved maps) -> image.
+
+    Items: ``image`` [3, H, W] in [-1, 1], ``label`` [H, W], ``box_layout`` [C, H, W], ``retrieved`` [K, C, H, W]
+    (only with ``use_retrieval``), ``index``. Retrieval uses the memory of the *train* split and skips the scene
+    itself, as the official Cityscapes loader skips a self-match.
+    """
+
+    def __init__(self, config: BachGANConfig, split: str, memory: Any | None) -> None:
+        from synthkit.data.toyscapes import ToyscapesDataset
+
+        if config.height != config.width:
+            raise ValueError(f"Toyscapes scenes are square; got height {config.height} != width {config.width}")
+        if config.use_retrieval and memory is None:
+            raise ValueError("use_retrieval=True needs a retrieval memory (synthkit.retrieval.RetrievalIndex)")
+        self.config, self.split, self.memory = config, split, memory
+        self.scenes = ToyscapesDataset(size=config.height, length=config.dataset_length, split=split, seed=config.seed)
+
+    def __len__(self) -> int:
+        return len(self.scenes)
+
+    def __getitem__(self, i: int) -> dict[str, Tensor]:
+        cfg = self.config
+        item = self.scenes[i]
+        box_layout = rasterize_boxes(item["boxes"], cfg.num_classes, cfg.height, cfg.width)  # [C, H, W]
+        out = {"image": item["image"], "label": item["label"], "box_layout": box_layout, "index": item["index"]}
+        if cfg.use_retrieval:
+            exclude = [int(item["index"])] if self.split == "train" else []
+            out["retrieved"], _, _ = self.memory.retrieve(item["boxes"], box_layout, cfg.num_retrieved, exclude)
+        return out
+
+
+def build_memory(config: BachGANConfig) -> Any:
+    """The retrieval memory of a Toyscapes preset: loaded from ``index_path`` if it exists, else built."""
+    from pathlib import Path
+
+    from synthkit.retrieval import RetrievalIndex, build_toyscapes_index
+
+    if config.index_path is not None and Path(config.index_path).is_file():
+        memory = RetrievalIndex.load(config.index_path)
+    else:
+        memory = build_toyscapes_index(n=config.dataset_length, size=config.height, out=config.index_path,
+                                       seed=config.seed, grid=config.index_size)
+        if config.index_path is not None:
+            memory = RetrievalIndex.load(memory)
+    if memory.num_classes != config.num_classes or tuple(memory.box_classes) != tuple(config.thing_classes):
+        raise ValueError(
+            f"retrieval memory {config.index_path} has {memory.num_classes} classes and box classes "
+            f"{memory.box_classes}; the model expects {config.num_classes} and {config.thing_classes}"
+        )
+    return memory
+
+
+class BachGANTask:
+    """The GANTask of BachGAN (contract: ``synthkit.train.GANTask``). D step, then G step, on Toyscapes."""
+
+    paper = "bachgan"
+
+    def __init__(self, config: BachGANConfig) -> None:
+        self.config = config
+        self.G = BachGANGenerator(config)
+        self.D = build_discriminator(config)
+        self.train_defaults = {"lr_g": config.lr_g, "lr_d": config.lr_d, "betas": config.betas,
+                               "batch_size": config.batch_size}
+        self._memory = None
+        self._backbone = None
+
+    @property
+    def backbone(self) -> nn.Module | None:
+        if self._backbone is None and self.config.lambda_vgg > 0 and self.config.perceptual_backbone:
+            from synthkit.backbones import load_backbone
+
+            self._backbone = load_backbone(self.config.perceptual_backbone)
+        return self._backbone
+
+    def make_dataset(self, split: str = "train") -> BachGANToyscapes:
+        if self.config.use_retrieval and self._memory is None:
+            self._memory = build_memory(self.config)
+        return BachGANToyscapes(self.config, split, self._memory)
+
+    def _inputs(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor | None]:
+        return batch["box_layout"], batch.get("retrieved") if self.config.use_retrieval else None
+
+    def d_step(self, batch: dict[str, Tensor]) -> dict[str, Any]:
+        box_layout, retrieved = self._inputs(batch)
+        with torch.no_grad():  # D step: no graph through G
+            x_fake, _ = self.G(box_layout, retrieved)
+        loss = d_loss(self.D, box_layout, x_fake, batch["image"])
+        return {"loss": loss, "d_hinge": loss.detach()}
+
+    def g_step(self, batch: dict[str, Tensor]) -> dict[str, Any]:
+        box_layout, retrieved = self._inputs(batch)
+        x_fake, seg_logprob = self.G(box_layout, retrieved)
+        backbone = self.backbone
+        if backbone is not None:
+            backbone.to(x_fake.device)
+        total, terms = g_loss(self.config, self.D, box_layout, x_fake, batch["image"], seg_logprob,
+                              batch.get("label"), backbone)
+        return {"loss": total, **terms}
+
+    @torch.no_grad()
+    def sample(self, G: nn.Module, batch: dict[str, Tensor]) -> Tensor:
+        box_layout, retrieved = self._inputs(batch)
+        return G(box_layout, retrieved)[0]  # [B, 3, H, W] in [-1, 1]
+
+
+def make_task(preset: str = "toyscapes", overrides: dict[str, Any] | None = None) -> BachGANTask:
+    """``synthkit train bachgan --preset toyscapes --set lr_g=2e-4``: the task for the training loop."""
+    return BachGANTask(get_config(preset, overrides))
