@@ -415,6 +415,17 @@ def test_composite_empty_full_and_level_behaviour(pipe):
     assert vec.image.shape == (32, 32, 3)
 
 
+def test_load_pyramid_errors_name_what_to_do(tmp_path):
+    from synthkit.pipelines.pyramid import load_pyramid
+
+    with pytest.raises(ValueError, match="not a registered name"):
+        load_pyramid(str(tmp_path / "no-such-folder"))
+    # a folder holding another model is refused, naming its class
+    PyramidDiscriminator(get_config("tiny_test")).save_pretrained(tmp_path / "d")
+    with pytest.raises(TypeError, match="PyramidDiscriminator, not a Semantic Pyramid generator"):
+        load_pyramid(str(tmp_path / "d"))
+
+
 def test_pipeline_refuses_a_backbone_of_another_pyramid(backbone):
     from synthkit.pipelines.pyramid import PyramidPipeline
 

@@ -354,18 +354,20 @@ def load_pyramid(name_or_path: str | None = None) -> PyramidPipeline:
     """The generator (a registry name, a folder or a Hub repo id; default the bundled ``pyramid-toyscapes``) and
     the backbone named in its config, checked against the sha256 recorded at training time."""
     import synthkit
+    from synthkit import registry
 
     name = name_or_path or DEFAULT_MODEL
-    try:
-        G = synthkit.load(name)
-    except KeyError as err:
-        if name == DEFAULT_MODEL:
+    if name == DEFAULT_MODEL and name not in registry.names():
+        # not registered (yet): the bundled folder itself, if this install has it
+        folder = registry.PRETRAINED_DIR / DEFAULT_MODEL
+        if not (folder / "config.json").is_file():
             raise FileNotFoundError(
-                f"the bundled Semantic Pyramid checkpoint {DEFAULT_MODEL!r} is not available in this install; "
+                f"the bundled Semantic Pyramid checkpoint {DEFAULT_MODEL!r} is not in this install ({folder}); "
                 "train one with `synthkit train pyramid --preset toyscapes64 --out DIR` and call "
-                "load_pyramid('DIR/<checkpoint folder>')"
-            ) from err
-        raise
+                "load_pyramid('DIR/model')"
+            )
+        name = str(folder)
+    G = synthkit.load(name)
     if not isinstance(G, SemanticPyramidGenerator):
         raise TypeError(f"{name!r} is a {type(G).__name__}, not a Semantic Pyramid generator")
     backbone = build_backbone(G.config.backbone)
