@@ -227,10 +227,16 @@ def test_cache_dir_round_trip(tmp_path):
 def test_preview_grid_writes_png(tmp_path):
     from PIL import Image
 
-    out = tmp_path / "grid.png"
-    grid = T.preview_grid(n=4, size=64, seed=0, out=out)
+    out = tmp_path / "sub" / "grid.png"
+    assert T.preview_grid(n=4, size=64, seed=0, out=out) == out
+    grid = T.preview_grid(n=4, size=64, seed=0)
     im = Image.open(out)
     assert im.size == (grid.shape[1], grid.shape[0]) and grid.shape[1] > 8 * 64
+    assert np.array_equal(np.asarray(im.convert("RGB")), grid)
+    first = render(0, 0, 64).image
+    assert np.array_equal(grid[2:66, 2:66], first)  # tile 0 is scene 0 after a 2 px border
+    with pytest.raises(ValueError, match="png"):
+        T.preview_grid(n=1, size=64, out=tmp_path / "grid.jpg")
 
 
 def test_clear_errors():

@@ -1016,10 +1016,11 @@ class ToyscapesDataset:
 
 
 def preview_grid(n: int = 16, size: int = 128, seed: int = 0, out: str | os.PathLike | None = None,
-                 scene: str | None = None, ncols: int = 4) -> np.ndarray:
-    """A grid of n scenes, each image next to its coloured label map with boxes; written as PNG when `out` is set.
+                 scene: str | None = None, ncols: int = 4) -> "Path | np.ndarray":
+    """A grid of n scenes (`ncols` per row), each image next to its coloured label map with boxes.
 
-    Returns the grid as uint8 [H, W, 3].
+    With `out`: writes the grid as PNG and returns the Path. Without: returns the grid, uint8 [H, W, 3].
+    Used by ``synthkit data preview toyscapes --n 16 --size 128 --out grid.png``.
     """
     from synthkit.viz import colorize, draw_boxes, make_grid
     from synthkit.data.palette import get_palette
@@ -1037,8 +1038,13 @@ def preview_grid(n: int = 16, size: int = 128, seed: int = 0, out: str | os.Path
     if out is not None:
         from PIL import Image
 
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        out = Path(out)
+        if out.suffix.lower() not in (".png", ""):
+            raise ValueError(f"preview grids are written as PNG; give an output path ending in .png, got {str(out)!r}")
+        out = out.with_suffix(".png")
+        out.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(grid).save(out)
+        return out
     return grid
 
 
