@@ -312,7 +312,8 @@ def run_train(
     command = " ".join(["synthkit train", model, "--preset", preset, *[f"--set {o}" for o in overrides],
                         *([f"--steps {steps}"] if steps is not None else []), *([f"--out {out}"] if out else [])])
     history = train(task, cfg, command=command)
-    print(f"done: {cfg.out_dir}/model (exported generator), loss_curve.png, samples/, checkpoint/")
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"done: {cfg.out_dir}/model (exported generator), loss_curve.png, samples/, checkpoint/")
     return history
 
 
@@ -649,7 +650,9 @@ def train(task: GANTask, cfg: TrainConfig, resume: bool = True, command: str | N
     for name in ("G", "D", "d_step", "g_step", "make_dataset", "sample"):
         if not hasattr(task, name):
             raise TypeError(f"{type(task).__name__} is not a GANTask: missing {name!r} (see synthkit.train.GANTask)")
-    acc = Accelerator(cpu=cfg.cpu, mixed_precision=cfg.mixed_precision)
+    # Under torchrun / accelerate launch with no GPU, Accelerate only goes multi-process (gloo) when told cpu=True.
+    cpu = cfg.cpu or (int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available())
+    acc = Accelerator(cpu=cpu, mixed_precision=cfg.mixed_precision)
     out = Path(cfg.out_dir)
     if acc.is_main_process:
         out.mkdir(parents=True, exist_ok=True)

@@ -225,3 +225,33 @@ def test_task_without_loss_is_a_clear_error(tmp_path):
     task.d_step = lambda batch: {"d_adv": 1.0}
     with pytest.raises(ValueError, match="d_step returned no 'loss' tensor"):
         T.train(task, replace(cfg, steps=1, out_dir=str(tmp_path / "r")))
+
+
+@pytest.mark.slow  # three torchrun launches of two processes each: ~1 min on 2 shared cores
+def test_two_processes_under_torchrun_resume_exactly(tmp_path):
+    """The same loop, no code change, as 2 CPU processes (gloo DDP) under torchrun; resume restores both RNGs."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+    def launch(out, steps):
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+               "-m", "synthkit.train", "toy", "--preset", "tiny_test", "--steps", str(steps), "--out", str(out),
+               "--set", "batch_size=4", "--set", "progress=false", "--set", "ckpt_every=2", "--set", "log_every=2",
+               "--set", "sample_every=100"]
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                start_new_session=True)
+        try:
+            output, _ = proc.communicate(timeout=300)
+        finally:
+            if proc.poll() is None:  # a hang: end torchrun and its workers (their own process group)
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        assert proc.returncode == 0, output
+        return output
+
+    launch(tmp_path / "split", 2)
+    state = json.loads((tmp_path / "split" / "checkpoint" / "state.json").read_text())
+    assert state["num_processes"] == 2
+    assert {p.name for p in (tmp_path / "split" / "checkpoint").glob("rng_rank*.json")} == {"rng_rank0.json", "rng_rank1.json"}
+    assert "resuming from step 2" in launch(tmp_path / "split", 4)
+    launch(tmp_path / "full", 4)
+    _assert_same_state(_state(tmp_path / "split"), _state(tmp_path / "full"))
