@@ -372,13 +372,13 @@ def build_toyscapes_index(n: int = 10000, size: int = 64, out: str | Path | None
                           grid: int = 32) -> Path | RetrievalIndex:
     """The CLI's ``synthkit bachgan build-index``: ``n`` Toyscapes train label maps rendered at ``size``,
     indexed on a ``grid`` x ``grid`` grid with the Toyscapes thing classes as box classes."""
-    from synthkit.data.toyscapes import CLASSES, THING_CLASSES, ToyscapesDataset
+    from synthkit.data.toyscapes import NUM_CLASSES, THING_IDS, ToyscapesDataset
 
     if n < 1 or size < 1 or grid < 1:
         raise ValueError(f"n, size and grid must be positive, got n={n}, size={size}, grid={grid}")
-    things = sorted(CLASSES.index(c) if isinstance(c, str) else int(c) for c in THING_CLASSES)
     dataset = ToyscapesDataset(size=size, length=n, split="train", seed=seed)
-    labels = (dataset[i]["label"] for i in range(n))
+    labels = (dataset.sample(i).label for i in range(n))  # map i = label of training item i (exclusion by index)
     meta = {"source": "toyscapes", "split": "train", "n": n, "size": size, "seed": seed}
-    index = build_index(labels, out, num_classes=len(CLASSES), box_classes=things, size=min(grid, size), meta=meta)
+    index = build_index(labels, out, num_classes=NUM_CLASSES, box_classes=sorted(THING_IDS), size=min(grid, size),
+                        meta=meta)
     return Path(out) if out is not None else index

@@ -175,3 +175,24 @@ def test_build_toyscapes_index(tmp_path):
         sample = dataset.sample(i)
         np.testing.assert_array_equal(index.labels[i], resize_labels_nearest(sample.label, (16, 16)))
         assert index.scores(sample.boxes)[i] > 0  # its own objects lie under its own boxes
+
+
+def test_retrieval_finds_scenes_of_the_same_kind():
+    """Boxes say a lot about a Toyscapes scene (cars and buildings: city; trees: forest or winter): the retrieved
+    training maps should share the query's scene type far more often than chance."""
+    from synthkit.data.toyscapes import SCENES, ToyscapesDataset
+
+    n = 400
+    index = build_toyscapes_index(n=n, size=32, out=None, seed=0, grid=16)
+    train = ToyscapesDataset(size=32, length=n, split="train", seed=0)
+    train_scenes = np.array([train.sample(i).scene for i in range(n)])
+    chance = sum((train_scenes == k).mean() ** 2 for k in range(len(SCENES)))  # P(two random scenes agree)
+    val = ToyscapesDataset(size=32, length=60, split="val", seed=0)
+    rates = []
+    for i in range(len(val)):
+        sample = val.sample(i)
+        if sample.boxes:
+            indices, _ = index.query(sample.boxes, k=3)
+            rates.append((train_scenes[indices] == sample.scene).mean())
+    assert len(rates) >= 20
+    assert np.mean(rates) > 2 * chance, (np.mean(rates), chance)

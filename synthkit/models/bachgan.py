@@ -27,6 +27,13 @@ nhidden                 ``spade_hidden``              128 in the paper (hard-cod
 ``conv_seg`` + LogSoftmax ``seg_logprob``             [B, C, H, W], auxiliary head
 =====================  ============================  =============================================
 
+Channel 0 of the box layout means "no box". As in the official ADE20K setting (where it is also "wall"), it is a
+real class in the retrieved maps of Toyscapes (``sky``); boxes are only ever drawn for thing classes.
+
+Training (``make_task``): hinge GAN + 10 x feature matching + 10 x perceptual (VGG19 for the official presets, the
+offline Toyscapes backbone for ``toyscapes``), Adam (0, 0.9) with lr_G 1e-4 / lr_D 4e-4; the discriminator sees
+``concat(L, image)``; retrieval skips the training scene itself.
+
 Simplifications vs the official code:
 
 - No option parser: a frozen ``BachGANConfig`` with presets. Spectral norm uses
