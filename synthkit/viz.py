@@ -19,14 +19,17 @@ def _is_tensor(x) -> bool:
     return type(x).__module__.startswith("torch") and hasattr(x, "detach")
 
 
-def to_uint8(x) -> np.ndarray:
+def to_uint8(x, value_range: tuple[float, float] = (-1.0, 1.0)) -> np.ndarray:
     """Image(s) -> uint8 numpy, channels last.
 
-    - torch tensor: values in [-1, 1], layout [3, H, W], [1, H, W], [B, 3, H, W] or [H, W]; mapped with
-      u = round((x + 1) * 127.5), clipped to 0..255, channels moved last.
-    - numpy uint8: returned as is (a [H, W, 1] array becomes [H, W]).
-    - numpy float: treated as [-1, 1] like tensors when it has negative values, else as [0, 1].
+    - torch tensor: layout [3, H, W], [1, H, W], [B, 3, H, W] or [H, W], values in `value_range` (default [-1, 1],
+      the range of every synthkit generator); u = round((x - lo) / (hi - lo) * 255), clipped, channels moved last.
+    - numpy float: channels last, values in `value_range` as for tensors (pass value_range=(0, 1) for [0, 1] images).
+    - numpy uint8: returned as is (a [H, W, 1] array becomes [H, W]); PIL images are converted to RGB.
     """
+    lo, hi = (float(v) for v in value_range)
+    if not hi > lo:
+        raise ValueError(f"value_range must be (low, high) with high > low, got {value_range!r}")
     if _is_tensor(x):
         a = x.detach().float().cpu().numpy()
         if a.ndim == 4:
@@ -35,13 +38,12 @@ def to_uint8(x) -> np.ndarray:
             a = a.transpose(1, 2, 0)
         elif a.ndim != 2:
             raise ValueError(f"to_uint8 expects a tensor [H,W], [C,H,W] or [B,C,H,W], got shape {tuple(x.shape)}")
-        a = np.clip(np.round((a + 1.0) * 127.5), 0, 255).astype(np.uint8)
+        a = np.clip(np.round((a - lo) / (hi - lo) * 255.0), 0, 255).astype(np.uint8)
     elif isinstance(x, np.ndarray):
         if x.dtype == np.uint8:
             a = x
         elif np.issubdtype(x.dtype, np.floating):
-            lo = -1.0 if x.size and float(x.min()) < 0 else 0.0
-            a = np.clip(np.round((x - lo) / (1.0 - lo) * 255.0), 0, 255).astype(np.uint8)
+            a = np.clip(np.round((x - lo) / (hi - lo) * 255.0), 0, 255).astype(np.uint8)
         elif np.issubdtype(x.dtype, np.integer) or x.dtype == bool:
             if x.size and (x.min() < 0 or x.max() > 255):
                 raise ValueError("integer image values must lie in 0..255; convert label maps with colorize()")
@@ -67,18 +69,17 @@ def _as_rgb(a: np.ndarray) -> np.ndarray:
     raise ValueError(f"expected an image [H,W], [H,W,3] or [H,W,4], got shape {a.shape}")
 
 
-def make_grid(images, nrow: int = 8, padding: int = 2, pad_value: int = 255) -> np.ndarray:
+def make_grid(images, nrow: int = 8, padding: int = 2, pad_value: int = 255,
+              value_range: tuple[float, float] = (-1.0, 1.0)) -> np.ndarray:
     """Tile images into a grid with `nrow` images per row.
 
-    images: a sequence of uint8 arrays / tensors in [-1,1] (all the same H, W), or a batch tensor [B, C, H, W].
-    Returns uint8 [rows * (H + p) + p, nrow * (W + p) + p, 3].
+    images: a sequence of uint8 arrays / tensors in `value_range` (all the same H, W), a batch tensor [B, C, H, W]
+    or a uint8 batch [B, H, W, 3]. Returns uint8 [rows * (H + p) + p, nrow * (W + p) + p, 3].
     """
-    if _is_tensor(images) and images.ndim == 4:
-        tiles = list(to_uint8(images))
-    elif isinstance(images, np.ndarray) and images.ndim == 4:
-        tiles = list(to_uint8(images))
+    if (_is_tensor(images) or isinstance(images, np.ndarray)) and images.ndim == 4:
+        tiles = list(to_uint8(images, value_range))
     else:
-        tiles = [to_uint8(im) for im in images]
+        tiles = [to_uint8(im, value_range) for im in images]
     if not tiles:
         raise ValueError("make_grid needs at least one image")
     if isinstance(nrow, bool) or not isinstance(nrow, (int, np.integer)) or nrow <= 0:
@@ -166,30 +167,36 @@ def plot_loss_curve(history: Mapping[str, Sequence[float]] | Sequence[Mapping[st
     history: {"loss_g": [...], "loss_d": [...], "step": [...]} (optional "step" gives the x axis), or a list of
     per-step dicts [{"step": 0, "loss_g": ..}, ...]. smooth: moving-average window (0 = none).
     """
-    import matplotlib
+    from matplotlib.figure import Figure  # a bare Figure renders with Agg and never touches pyplot's GUI state
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-    from matplotlib.figure import Figure
-
+    # collect (x, y) pairs per series; rows of a list may carry different keys
+    pairs: dict[str, tuple[list, list]] = {}
     if isinstance(history, Mapping):
-        series = {k: list(v) for k, v in history.items()}
+        steps = history.get("step")
+        for k, v in history.items():
+            if k != "step":
+                v = list(v)
+                xs = list(steps)[:len(v)] if steps is not None and len(steps) >= len(v) else list(range(len(v)))
+                pairs[k] = (xs, v)
     else:
-        series = {}
-        for row in history:
+        for i, row in enumerate(history):
             for k, v in row.items():
-                series.setdefault(k, []).append(v)
-    steps = series.pop("step", None)
-    series = {k: v for k, v in series.items() if len(v) and all(isinstance(x, (int, float)) for x in v)}
-    if not series:
+                if k != "step":
+                    xs, ys = pairs.setdefault(k, ([], []))
+                    xs.append(row.get("step", i))
+                    ys.append(v)
+    numeric = (int, float, np.integer, np.floating)
+    pairs = {k: (x, y) for k, (x, y) in pairs.items()
+             if y and all(isinstance(v, numeric) and not isinstance(v, bool) for v in y)}
+    if not pairs:
         raise ValueError("history has no numeric series to plot (expected e.g. {'loss_g': [...], 'loss_d': [...]})")
     fig = Figure(figsize=(6, 3.5), dpi=100)
     ax = fig.add_subplot(1, 1, 1)
-    for k, v in series.items():
-        y = np.asarray(v, dtype=np.float64)
-        if smooth and smooth > 1 and len(y) >= smooth:
+    for k, (xs, ys) in pairs.items():
+        x, y = np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64)
+        if smooth and smooth > 1 and len(y) >= smooth:  # moving average, aligned with the window's last step
             y = np.convolve(y, np.ones(smooth) / smooth, mode="valid")
-        x = np.asarray(steps[-len(y):] if steps is not None and len(steps) >= len(y) else np.arange(len(y)))
+            x = x[smooth - 1:]
         ax.plot(x, y, label=k, linewidth=1.2)
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
@@ -201,5 +208,4 @@ def plot_loss_curve(history: Mapping[str, Sequence[float]] | Sequence[Mapping[st
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
-    del plt
     return path

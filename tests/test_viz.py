@@ -19,6 +19,8 @@ def test_to_uint8_maps_minus_one_one_to_0_255():
     assert to_uint8(torch.zeros(2, 3, 5, 6)).shape == (2, 5, 6, 3)
     a = np.arange(12, dtype=np.uint8).reshape(2, 2, 3)
     assert to_uint8(a) is a
+    bright = np.full((2, 2, 3), 0.5, np.float32)  # no negative values, still read as [-1, 1] unless told otherwise
+    assert to_uint8(bright)[0, 0, 0] == 191 and to_uint8(bright, value_range=(0, 1))[0, 0, 0] == 128
     with pytest.raises(TypeError):
         to_uint8("image.png")
 
@@ -65,7 +67,8 @@ def test_plot_loss_curve_writes_png(tmp_path):
                            tmp_path / "curves" / "loss.png", title="test")
     im = Image.open(path)
     assert im.size[0] > 100 and im.size[1] > 100 and np.asarray(im.convert("L")).std() > 5
-    p2 = plot_loss_curve([{"step": 0, "loss_g": 1.0}, {"step": 1, "loss_g": 0.5}], tmp_path / "l2.png")
+    rows = [{"step": 10, "loss_g": 1.0}, {"step": 20, "loss_g": 0.5, "loss_d": 0.7}, {"step": 30, "loss_g": 0.4}]
+    p2 = plot_loss_curve(rows, tmp_path / "l2.png", smooth=2)  # a key missing from some rows is fine
     assert p2.exists()
     with pytest.raises(ValueError, match="numeric"):
         plot_loss_curve({"step": [0, 1]}, tmp_path / "l3.png")
