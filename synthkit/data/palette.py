@@ -28,6 +28,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -127,7 +128,7 @@ def _toyscapes() -> Palette:
     return Palette("toyscapes", CLASSES, np.array(CLASS_COLORS))
 
 
-PALETTES: dict[str, callable] = {
+PALETTES: dict[str, Callable[[], Palette]] = {
     "toyscapes": _toyscapes,
     "cityscapes": lambda: Palette("cityscapes", tuple(n for n, _ in _CITYSCAPES), np.array([c for _, c in _CITYSCAPES])),
     "ade20k": lambda: Palette("ade20k", _ADE20K_NAMES, np.array(_ADE20K_COLORS)),

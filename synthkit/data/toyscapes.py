@@ -194,7 +194,10 @@ def _interp_table(size: int, grid: int) -> tuple[np.ndarray, np.ndarray, np.ndar
     """Bilinear lookup of a (grid+1)-point lattice at the `size` pixel centres: (i0, i1, w1)."""
     u = (np.arange(size, dtype=np.float32) + np.float32(0.5)) * np.float32(grid / size)
     i0 = np.floor(u).astype(np.int64)
-    return i0, np.minimum(i0 + 1, grid), (u - i0).astype(np.float32)
+    out = (i0, np.minimum(i0 + 1, grid), (u - i0).astype(np.float32))
+    for a in out:
+        a.setflags(write=False)  # shared by every render at this size
+    return out
 
 
 def _value_noise(lattice: np.ndarray, size: int, r0: int, r1: int) -> np.ndarray:
@@ -225,7 +228,9 @@ def _curve(x: np.ndarray, xp: np.ndarray, yp: np.ndarray) -> np.ndarray:
 @functools.lru_cache(maxsize=16)
 def _centres(size: int) -> np.ndarray:
     """Normalised pixel-centre coordinates (i + 0.5) / size, float32 [size]."""
-    return (np.arange(size, dtype=np.float32) + np.float32(0.5)) / np.float32(size)
+    xs = (np.arange(size, dtype=np.float32) + np.float32(0.5)) / np.float32(size)
+    xs.setflags(write=False)
+    return xs
 
 
 def _ridge(rng: np.random.Generator, y_mean: float, amp: float, rough: float = 0.55, levels: int = 5):
