@@ -26,6 +26,7 @@ import json
 import os
 import pickle
 import re
+import types
 import typing
 from dataclasses import fields, is_dataclass
 from pathlib import Path
@@ -290,7 +291,7 @@ def _dataclass_from_dict(cls: type, data: dict[str, Any]) -> Any:
 
 def _from_json(tp: Any, value: Any) -> Any:
     origin = typing.get_origin(tp)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", typing.Union)):
+    if origin in (typing.Union, types.UnionType):  # Optional[X], X | None
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         if value is None:
             return None

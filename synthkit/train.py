@@ -30,6 +30,7 @@ import random
 import shutil
 import sys
 import time
+import types
 import typing
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -144,7 +145,7 @@ class GANTask(Protocol):
 def _parse_value(text: str, tp: Any, key: str) -> Any:
     """Parse the string of ``--set key=text`` into the type of the dataclass field ``key``."""
     origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+    if origin in (typing.Union, types.UnionType):  # Optional[X], X | None
         if type(None) in args and text.strip().lower() in ("none", "null"):
             return None
         inner = [a for a in args if a is not type(None)]

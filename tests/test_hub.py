@@ -103,6 +103,18 @@ def test_load_repo_id_from_offline_cache(saved, offline_cache):
     assert (snap / "model.safetensors").is_symlink()
 
 
+def test_registry_entry_with_repo_id_resolves_offline_and_checks_hash(saved, offline_cache, monkeypatch):
+    G, folder = saved
+    _populate_cache(offline_cache, "synthkit-test/toy-reg", folder)
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    registry.register("toy-hub", paper="toy", repo_id="synthkit-test/toy-reg", revision=REVISION,
+                      sha256=hub.sha256_of(folder / "model.safetensors"))
+    registry.register("toy-hub-bad", paper="toy", repo_id="synthkit-test/toy-reg", sha256="a" * 64)
+    assert _same_weights(G, synthkit.load("toy-hub"))
+    with pytest.raises(hub.CheckpointError, match="sha256 mismatch"):
+        synthkit.load("toy-hub-bad")
+
+
 def test_missing_repo_offline_is_one_clear_error(offline_cache):
     with pytest.raises(hub.CheckpointNotAvailable) as info:
         synthkit.load("synthkit-test/not-cached")
