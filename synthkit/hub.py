@@ -335,8 +335,9 @@ class HubMixin(PyTorchModelHubMixin, library_name="synthkit", license="mit", tag
 
     @classmethod
     def _decode_arg(cls, expected_type: Any, value: Any) -> Any:
-        if is_dataclass(expected_type) and isinstance(value, dict):
-            return _dataclass_from_dict(expected_type, value)
+        decoded = _from_json(expected_type, value)  # dataclasses rebuilt, JSON lists back to tuples
+        if decoded is not value:
+            return decoded
         return super()._decode_arg(expected_type, value)
 
     @classmethod

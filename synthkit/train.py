@@ -609,33 +609,47 @@ def _write_logs(run: _Run) -> None:
         plot_loss_curve(run.history, out / "loss_curve.png", title=getattr(run.task, "task_name", None))
 
 
-def export(run_or_task: Any, folder: str | Path, cfg: TrainConfig | None = None, command: str | None = None) -> Path:
-    """Save the trained generator (G_ema if there is one, else G) with save_pretrained and a model card."""
-    run = run_or_task if isinstance(run_or_task, _Run) else None
-    task = run.task if run else run_or_task
-    G = run.G_ema if run and run.G_ema is not None else getattr(task.G, "module", task.G)
+def export(
+    task: GANTask,
+    folder: str | Path,
+    G: nn.Module | None = None,
+    card: Mapping[str, Any] | None = None,
+) -> Path:
+    """Save a trained generator with ``save_pretrained`` (config.json, model.safetensors, README.md card).
+
+    ``G`` defaults to ``task.G``; the loop passes ``G_ema`` when EMA is on. ``task.export_model(G)``, when the task
+    has it, picks what to save (e.g. a wrapper holding G and E); otherwise G itself must be a HubMixin model.
+    """
+    G = getattr(task.G, "module", task.G) if G is None else G
     model = task.export_model(G) if hasattr(task, "export_model") else G
     if not hasattr(model, "save_pretrained"):
         raise TypeError(f"{type(model).__name__} is not a HubMixin model; give the task an export_model(G) method")
-    cfg = cfg or (run.cfg if run else None)
-    device = next(model.parameters()).device if any(True for _ in model.parameters()) else "cpu"
-    last = run.history[-1] if run and run.history else {}
-    card = {
-        "model_name": f"{getattr(task, 'task_name', type(task).__name__)}"
-        + (f" ({task.preset})" if getattr(task, "preset", None) else ""),
+    name = getattr(task, "task_name", type(task).__name__)
+    fields = {
+        "model_name": name + (f" ({task.preset})" if getattr(task, "preset", None) else ""),
         "paper": getattr(task, "paper", None) or getattr(task, "task_name", None),
-        "training_command": command,
-        "steps": run.step if run else None,
-        "wall_time": run.wall_time if run else None,
-        "hardware": f"{run.acc.num_processes} x {device.type if hasattr(device, 'type') else device}" if run else None,
-        "notes": (
-            (f"Weights: exponential moving average of G (decay {cfg.ema_decay}). " if cfg and cfg.ema_decay else "")
-            + (f"Last logged losses: {json.dumps({k: round(v, 4) for k, v in last.items() if k != 'step'})}." if last else "")
-        ) or None,
+        **dict(card or {}),
     }
     folder = Path(folder)
-    model.save_pretrained(folder, card=card)
+    model.save_pretrained(folder, card=fields)
     return folder
+
+
+def _export_run(run: _Run, folder: Path, command: str | None) -> Path:
+    last = {k: round(v, 4) for k, v in (run.history[-1] if run.history else {}).items() if k != "step"}
+    notes = []
+    if run.G_ema is not None:
+        notes.append(f"Weights: exponential moving average of G (decay {run.cfg.ema_decay}).")
+    if last:
+        notes.append(f"Last logged losses (mean over {run.cfg.log_every} steps): {json.dumps(last)}.")
+    card = {
+        "training_command": command,
+        "steps": run.step,
+        "wall_time": run.wall_time,
+        "hardware": f"{run.acc.num_processes} process(es) on {run.acc.device.type}",
+        "notes": " ".join(notes) or None,
+    }
+    return export(run.task, folder, G=run.G_ema, card=card)
 
 
 def train(task: GANTask, cfg: TrainConfig, resume: bool = True, command: str | None = None) -> list[dict[str, float]]:
@@ -733,7 +747,7 @@ def train(task: GANTask, cfg: TrainConfig, resume: bool = True, command: str | N
     if acc.is_main_process:
         _write_logs(run)
         if hasattr(task.G, "save_pretrained") or hasattr(task, "export_model"):
-            export(run, out / "model", command=command)
+            _export_run(run, out / "model", command)
     acc.wait_for_everyone()
     return run.history
 

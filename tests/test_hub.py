@@ -287,3 +287,42 @@ def test_register_validates_entries(monkeypatch):
     registry.register("x", paper="toy", repo_id="org/x")
     with pytest.raises(ValueError, match="already registered"):
         registry.register("x", paper="toy", folder="x")
+
+
+class KwModel(torch.nn.Module, hub.HubMixin):
+    """A model configured by plain keyword arguments (no dataclass)."""
+
+    def __init__(self, channels: int = 4, widths: tuple = (1, 2)):
+        super().__init__()
+        self.channels, self.widths = channels, widths
+        self.conv = torch.nn.Conv2d(3, channels, 1)
+
+
+def test_keyword_config_model_round_trip_but_not_loadable_by_name(tmp_path):
+    m = KwModel(channels=6)
+    m.save_pretrained(tmp_path / "kw")
+    config = json.loads((tmp_path / "kw" / "config.json").read_text())
+    assert config["channels"] == 6 and config["synthkit_class"].endswith(":KwModel")
+    back = KwModel.from_pretrained(tmp_path / "kw")
+    assert back.channels == 6 and back.widths == (1, 2) and _same_weights(m, back)
+    with pytest.raises(hub.CheckpointError, match="only classes under synthkit.models"):
+        synthkit.load(tmp_path / "kw")  # a class outside synthkit.models is never imported by name
+
+
+def test_dataclass_config_rebuilt_with_tuples_and_nesting():
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class Inner:
+        sizes: tuple[int, ...] = (1, 2)
+
+    @dataclass(frozen=True)
+    class Outer:
+        inner: Inner = Inner()
+        betas: tuple[float, float] = (0.0, 0.9)
+        name: str | None = None
+
+    data = json.loads(json.dumps({"inner": {"sizes": [3, 4, 5]}, "betas": [0.5, 0.99], "name": None, "extra": 1}))
+    cfg = hub._dataclass_from_dict(Outer, data)
+    assert cfg == Outer(Inner((3, 4, 5)), (0.5, 0.99), None)
+    hash(cfg)  # frozen + tuples: hashable, as a config should be
