@@ -255,3 +255,10 @@ def test_two_processes_under_torchrun_resume_exactly(tmp_path):
     assert "resuming from step 2" in launch(tmp_path / "split", 4)
     launch(tmp_path / "full", 4)
     _assert_same_state(_state(tmp_path / "split"), _state(tmp_path / "full"))
+
+
+def test_toy_r1_and_nonsaturating_variant_trains(tmp_path):
+    _, _, history = _run(tmp_path / "r1", 2, ["r1_gamma=1.0", "loss=nonsaturating", "log_every=2", "sample_every=100"])
+    row = history[-1]
+    assert {"r1", "d_adv", "loss_d", "loss_g"} <= set(row)
+    assert row["r1"] > 0 and row["loss_d"] > row["d_adv"]  # L_D = L_adv + gamma/2 * R1

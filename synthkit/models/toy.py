@@ -190,12 +190,12 @@ class ToyTask:
             adv = losses.d_hinge_loss(logits_real, logits_fake)
         else:
             adv = losses.d_logistic_loss(logits_real, logits_fake)
-        logs = {"d_adv": adv.detach(), "d_real": logits_real.mean().detach(), "d_fake": logits_fake.mean().detach()}
+        logs = {"d_real": logits_real.mean().detach(), "d_fake": logits_fake.mean().detach()}  # mean logits
         loss = adv
         if r1_on:
             r1 = losses.r1_penalty(logits_real, x_real)
             loss = loss + self.config.r1_gamma / 2 * r1  # L_D + gamma/2 * R1
-            logs["r1"] = r1.detach()
+            logs.update(d_adv=adv.detach(), r1=r1.detach())
         return {"loss": loss, **logs}
 
     def g_step(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
@@ -206,7 +206,7 @@ class ToyTask:
             loss = losses.g_hinge_loss(logits_fake)
         else:
             loss = losses.g_nonsaturating_loss(logits_fake)
-        return {"loss": loss, "g_adv": loss.detach()}
+        return {"loss": loss}
 
     def G_module(self) -> ToyGenerator:
         # self.G may be wrapped by DistributedDataParallel during multi-GPU training
