@@ -44,15 +44,18 @@ SPADE baseline generator, the multi-GPU / SyncBN machinery, mCSD / mOCD metrics 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import asdict, dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
+from synthkit import losses
 from synthkit.hub import HubMixin
+from synthkit.nn.discriminator import MultiscaleDiscriminator
 
 CGNormVariant = Literal["deepfashion", "cityscapes", "ade20k"]
 
@@ -78,6 +81,19 @@ class GroupDNetConfig:
     encoder_channels: int = 64  # ndf of the encoder (official: 256 DF, 350 City, 604 ADE)
     encoder_input_size: tuple[int, int] | None = None  # size of each class crop; None = image_size
     spectral_norm: bool = True  # spectral norm on res-block convs and encoder convs (official: on)
+    # ---- discriminator and training (make_task); official values from SMIS options / SPADE defaults ----
+    disc_channels: int = 64  # ndf of each PatchGAN scale
+    disc_layers: int = 4  # n_layers_D
+    disc_scales: int = 2  # num_D
+    lambda_feat: float = 10.0  # feature matching
+    lambda_perceptual: float = 10.0  # lambda_vgg (on the offline backbone here: see make_task)
+    lambda_kld: float = 0.05  # KL, on the *sum* over all elements
+    perceptual_backbone: str | None = "toyscapes"  # synthkit.backbones name; None = no perceptual loss
+    lr_g: float = 1e-4  # TTUR: lr / 2 (G and E share one optimiser)
+    lr_d: float = 4e-4  # TTUR: 2 lr
+    betas: tuple[float, float] = (0.0, 0.9)
+    batch_size: int = 8
+    train_images: int = 20000  # length of the Toyscapes training set (rendered on the fly)
 
     def __post_init__(self) -> None:
         C, n = self.num_classes, len(self.block_channels)
@@ -170,15 +186,16 @@ PRESETS: dict[str, GroupDNetConfig] = {
     # Toyscapes (12 classes): small enough to train on 2 CPU cores; G + E <= 10 MB in fp32.
     "toyscapes64": GroupDNetConfig(
         12, (64, 64), (192, 192, 192, 96, 48), (12, 12, 6, 6, 3), "deepfashion", cgnorm_hidden=48,
-        encoder_channels=24,
+        encoder_channels=24, disc_channels=32, disc_layers=3,
     ),
     "toyscapes128": GroupDNetConfig(
         12, (128, 128), (192, 192, 192, 96, 48, 24), (12, 12, 6, 6, 3, 1), "deepfashion", cgnorm_hidden=48,
-        encoder_channels=24,
+        encoder_channels=24, disc_channels=32, disc_layers=4, batch_size=4,
     ),
     # Smallest model that exercises every code path (grouped fc, shortcut blocks, group-decreasing CG-Norms).
     "tiny_test": GroupDNetConfig(
-        4, (32, 32), (32, 32, 16, 8), (4, 4, 2, 1), "deepfashion", cgnorm_hidden=16, encoder_channels=8,
+        12, (32, 32), (48, 48, 24, 12), (12, 12, 6, 3), "deepfashion", cgnorm_hidden=24, encoder_channels=12,
+        disc_channels=8, disc_layers=3, batch_size=2, train_images=64,
     ),
 }
 
@@ -541,3 +558,124 @@ class GroupDNet(nn.Module, HubMixin):
 
     def forward(self, z: torch.Tensor, seg: torch.Tensor) -> torch.Tensor:
         return self.G(z, seg)
+
+
+# ================================================================================================================
+# Training task (synthkit.train.GANTask): E encodes the real image per class, G redraws it, D judges (seg, image)
+
+# SPADE VGGLoss weights for five perceptual layers, shallow to deep (relu1_1 ... relu5_1).
+PERCEPTUAL_WEIGHTS = (1.0 / 32, 1.0 / 16, 1.0 / 8, 1.0 / 4, 1.0)
+
+
+class GroupDNetTask:
+    """The SMIS training step on Toyscapes (contract: ``synthkit.train.GANTask``).
+
+    L_G = hinge_G + lambda_feat * L_FM + lambda_perceptual * L_perc + lambda_kld * KL_sum     (G and E)
+    L_D = hinge_D(D(seg, x_real), D(seg, x_fake))
+
+    Adam with TTUR, betas (0, 0.9), lr_G 1e-4, lr_D 4e-4; no EMA (the official code keeps none).
+    """
+
+    paper = "smis"
+
+    def __init__(self, config: GroupDNetConfig):
+        self.config = config
+        self.G = GroupDNetGenerator(config)
+        self.E = GroupDNetEncoder(config)
+        self.D = MultiscaleDiscriminator(
+            config.seg_channels + 3, config.disc_channels, config.disc_layers, config.disc_scales
+        )
+        self.train_defaults = {
+            "lr_g": config.lr_g, "lr_d": config.lr_d, "betas": config.betas,
+            "batch_size": config.batch_size, "ema_decay": None,
+        }
+        self._backbone: Any = None
+        self._lambda_perceptual = config.lambda_perceptual if config.perceptual_backbone else 0.0
+
+    @property
+    def backbone(self):
+        """The frozen perceptual backbone, loaded on first use; missing weights -> weight 0 and a warning."""
+        if self._backbone is None and self._lambda_perceptual > 0:
+            from synthkit.backbones import load_backbone
+
+            try:
+                self._backbone = load_backbone(self.config.perceptual_backbone)
+            except Exception as err:  # weights not bundled / not downloaded
+                warnings.warn(
+                    f"GroupDNet: perceptual backbone {self.config.perceptual_backbone!r} unavailable ({err}); "
+                    "training without the perceptual loss (weight 0)",
+                    stacklevel=2,
+                )
+                self._lambda_perceptual = 0.0
+        return self._backbone
+
+    def make_dataset(self, split: str = "train"):
+        from synthkit.data.toyscapes import NUM_CLASSES, ToyscapesDataset
+
+        cfg = self.config
+        if cfg.num_classes != NUM_CLASSES or cfg.instance_edge or cfg.image_size[0] != cfg.image_size[1]:
+            raise ValueError(
+                f"training data: only Toyscapes ({NUM_CLASSES} classes, square images) is built in; this config has "
+                f"{cfg.num_classes} classes at {cfg.image_size}. Use --preset toyscapes64, toyscapes128 or tiny_test."
+            )
+        return ToyscapesDataset(size=cfg.image_size[0], length=cfg.train_images, split=split)
+
+    def _encode_and_generate(self, seg: torch.Tensor, x_real: torch.Tensor):
+        crops = class_crops(x_real, seg[:, : self.config.num_classes], self.config.encoder_size)
+        mu, logvar = self.E(crops)  # [B, C, 8, h, w] each
+        z = reparameterize(mu, logvar)
+        return self.G(z, seg), mu, logvar
+
+    def _discriminate(self, seg: torch.Tensor, x_fake: torch.Tensor, x_real: torch.Tensor):
+        """Fake and real through D in one batch (as the official code does); split the outputs again."""
+        both = self.D(torch.cat([torch.cat([seg, x_fake], 1), torch.cat([seg, x_real], 1)], 0))
+        B = x_fake.shape[0]
+        return [[t[:B] for t in s] for s in both], [[t[B:] for t in s] for s in both]
+
+    def d_step(self, batch: dict[str, torch.Tensor]) -> dict[str, Any]:
+        seg, x_real = batch["seg"], batch["image"]
+        with torch.no_grad():
+            x_fake, _, _ = self._encode_and_generate(seg, x_real)
+        pred_fake, pred_real = self._discriminate(seg, x_fake, x_real)
+        loss = losses.d_hinge_loss(pred_real, pred_fake)
+        return {"loss": loss, "d_hinge": loss.detach()}
+
+    def g_step(self, batch: dict[str, torch.Tensor]) -> dict[str, Any]:
+        cfg, seg, x_real = self.config, batch["seg"], batch["image"]
+        x_fake, mu, logvar = self._encode_and_generate(seg, x_real)
+        pred_fake, pred_real = self._discriminate(seg, x_fake, x_real)
+        terms = {
+            "g_hinge": losses.g_hinge_loss(pred_fake),
+            "feat": cfg.lambda_feat * losses.feature_matching_loss(pred_fake, pred_real),
+            "kld": cfg.lambda_kld * losses.kl_divergence(mu, logvar, reduction="sum"),
+        }
+        backbone = self.backbone
+        if backbone is not None and self._lambda_perceptual > 0:
+            backbone.to(x_fake.device)
+            layers = backbone.perceptual_layers
+            f_fake, f_real = backbone.features(x_fake, layers), backbone.features(x_real, layers)
+            weights = PERCEPTUAL_WEIGHTS[-len(layers):]
+            terms["perceptual"] = self._lambda_perceptual * losses.perceptual_loss(
+                [f_fake[n] for n in layers], [f_real[n] for n in layers], weights
+            )
+        total = sum(terms.values())
+        return {"loss": total, **{k: v.detach() for k, v in terms.items()}}
+
+    @torch.no_grad()
+    def sample(self, G: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Codes from the prior N(0, I) for the batch's label maps (the official test-time sampling)."""
+        cfg, seg = self.config, batch["seg"]
+        z = torch.randn(seg.shape[0], cfg.num_classes, cfg.latent_channels, *cfg.latent_size, device=seg.device)
+        return G(z, seg)
+
+    def export_model(self, G: nn.Module) -> GroupDNet:
+        """The saved folder holds G and E together (``GroupDNet``)."""
+        model = GroupDNet(self.config, with_encoder=True)
+        model.G.load_state_dict(getattr(G, "module", G).state_dict())
+        model.E.load_state_dict(getattr(self.E, "module", self.E).state_dict())
+        return model.eval()
+
+
+def make_task(preset: str = "toyscapes64", overrides: dict[str, Any] | None = None) -> GroupDNetTask:
+    """``synthkit train smis --preset toyscapes64 --set lr_g=1e-4``: the task for the training loop."""
+    return GroupDNetTask(GroupDNetConfig.from_preset(preset, **dict(overrides or {})))
