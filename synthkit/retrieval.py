@@ -278,7 +278,8 @@ def retrieve_maps(index: RetrievalIndex, indices: Sequence[int], box_layout: Ten
     if C != index.num_classes:
         raise ValueError(f"box_layout has {C} channels, the index has {index.num_classes} classes")
     labels = resize_labels_nearest(index.labels[np.asarray(indices, dtype=np.int64)], (H, W))  # [K, H, W]
-    maps = F.one_hot(torch.from_numpy(labels.astype(np.int64)), C).permute(0, 3, 1, 2).to(box_layout.dtype)
+    maps = F.one_hot(torch.from_numpy(labels.astype(np.int64)), C).permute(0, 3, 1, 2)  # [K, C, H, W]
+    maps = maps.to(device=box_layout.device, dtype=box_layout.dtype)
     things = list(index.box_classes)
     in_box = box_layout[things].amax(dim=0) > 0  # [H, W], union of all the query's boxes
     maps[:, :, in_box] = 0
@@ -349,7 +350,9 @@ def build_index(
         elif label.shape != image_size:
             raise ValueError(f"label map {i} is {label.shape}, the first one was {image_size}; use one size")
         if label.min() < 0 or label.max() >= num_classes:
-            raise ValueError(f"label map {i} has ids outside 0..{num_classes - 1} (min {label.min()}, max {label.max()})")
+            raise ValueError(
+                f"label map {i} has ids outside 0..{num_classes - 1} (min {label.min()}, max {label.max()})"
+            )
         g = resize_labels_nearest(label, (gh, gw)).astype(np.uint8)
         grids.append(g)
         areas.append(np.bincount(g.ravel(), minlength=num_classes))

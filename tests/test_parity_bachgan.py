@@ -8,7 +8,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from synthkit.convert.bachgan import UNUSED_OFFICIAL_MODULES, convert_bachgan, convert_state_dict, load_official_generator
+from synthkit.convert.bachgan import (
+    UNUSED_OFFICIAL_MODULES,
+    convert_bachgan,
+    convert_state_dict,
+    load_official_generator,
+)
 from synthkit.convert.common import load_parity_case, parity_dir
 from synthkit.models.bachgan import BachGANConfig, BachGANGenerator
 

@@ -11,21 +11,21 @@ The user gives only the *salient objects* as boxes ``(class_id, x0, y0, x1, y1)`
 
 Symbols (paper / official code -> here):
 
-=====================  ============================  =============================================
-paper / official       here                          shape
-=====================  ============================  =============================================
-L, ``input``            ``box_layout``                [B, C, H, W] multi-hot, C = ``num_classes``
-M_1..M_K, retrieval     ``retrieved``                 [B, K, C, H, W] (or [B, K*C, H, W])
-``encode_shared``       ``fusion.encode_shared``      shared 3x3 conv C->C + ReLU, same for all K+1
-a_0, a_1..a_K           ``a[:, 0]``, ``a[:, 1:]``     [B, C, H, W] each
-m_0 = a_0 + mean a_k    ``m0``                        [B, C, H, W]
-``memory_shared``       ``fusion.memory_shared``      3x3 conv C->C + ReLU
-S = m_1 + a_0           ``fused``                     [B, C, H, W], the "label map" of every SPADE
-SPADE(x, S)             ``SPADE``                     BN(x) * (1 + gamma(S)) + beta(S)
-ngf                     ``base_channels``             64 in the paper
-nhidden                 ``spade_hidden``              128 in the paper (hard-coded there)
-``conv_seg`` + LogSoftmax ``seg_logprob``             [B, C, H, W], auxiliary head
-=====================  ============================  =============================================
+===========================  ==========================  ============================================
+paper / official             here                        shape / note
+===========================  ==========================  ============================================
+L, ``input``                 ``box_layout``              [B, C, H, W] multi-hot, C = ``num_classes``
+M_1..M_K, ``retrival_...``   ``retrieved``               [B, K, C, H, W] (or [B, K*C, H, W])
+``encode_shared``            ``fusion.encode_shared``    3x3 conv C->C + ReLU, shared by all K+1 maps
+a_0, a_1..a_K                ``a[:, 0]``, ``a[:, 1:]``   [B, C, H, W] each
+m_0 = a_0 + mean_k a_k       ``m0``                      [B, C, H, W]
+``memory_shared``            ``fusion.memory_shared``    3x3 conv C->C + ReLU
+S = m_1 + a_0                ``fused``                   [B, C, H, W], the "label map" of every SPADE
+SPADE(x, S)                  ``SPADE``                   BN(x) * (1 + gamma(S)) + beta(S)
+ngf                          ``base_channels``           64 in the paper
+nhidden                      ``spade_hidden``            128 in the paper (hard-coded there)
+``conv_seg`` + LogSoftmax    ``seg_logprob``             [B, C, H, W], auxiliary head (``--seg``)
+===========================  ==========================  ============================================
 
 Channel 0 of the box layout means "no box". As in the official ADE20K setting (where it is also "wall"), it is a
 real class in the retrieved maps of Toyscapes (``sky``); boxes are only ever drawn for thing classes.
@@ -50,12 +50,13 @@ Simplifications vs the official code:
   resolution (the official code resizes it in every SPADE layer; the result is the same).
 
 Not implemented: the other modes of the official repository (``--box``, ``--retrival``, ``--dual``,
-``--dual_segspade``, ``--box_unpair``), the VAE encoder path (``use_vae``), ``num_upsampling_layers="most"``'s
-COCO setting, and the Cityscapes/ADE20K data loaders (box extraction from instance maps / ``objectSplit35-115.mat``).
+``--dual_segspade``, ``--box_unpair``), the VAE encoder path (``use_vae``), SyncBatchNorm across GPUs, and the
+Cityscapes / ADE20K data loaders (box extraction from instance maps / ``objectSplit35-115.mat``); the official
+presets therefore have no ``make_dataset`` data (use them for converted weights).
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal, Sequence
 
 import numpy as np
@@ -66,14 +67,14 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
-from synthkit.nn.discriminator import MultiscaleDiscriminator
-
 from synthkit.hub import HubMixin
+from synthkit.nn.discriminator import MultiscaleDiscriminator
 
 __all__ = [
     "BachGANConfig",
     "PRESETS",
     "get_config",
+    "valid_boxes",
     "rasterize_boxes",
     "rasterize_box_batch",
     "SPADE",
@@ -81,11 +82,14 @@ __all__ = [
     "BackgroundFusion",
     "BachGANGenerator",
     "build_discriminator",
+    "discriminate",
+    "PERCEPTUAL_WEIGHTS",
     "d_loss",
     "g_loss",
     "seg_nll_loss",
     "BachGANToyscapes",
     "BachGANTask",
+    "build_memory",
     "make_task",
 ]
 
@@ -599,6 +603,14 @@ class BachGANToyscapes(torch.utils.data.Dataset):
     def __init__(self, config: BachGANConfig, split: str, memory: Any | None) -> None:
         from synthkit.data.toyscapes import ToyscapesDataset
 
+        from synthkit.data.toyscapes import NUM_CLASSES, THING_IDS
+
+        if config.num_classes != NUM_CLASSES or set(config.thing_classes) != set(THING_IDS):
+            raise ValueError(
+                f"synthkit trains BachGAN on Toyscapes ({NUM_CLASSES} classes, things {sorted(THING_IDS)}); this "
+                f"config has {config.num_classes} classes. Use the 'toyscapes' or 'tiny_test' preset (the "
+                "cityscapes / ade20k presets are for converted official weights)"
+            )
         if config.height != config.width:
             raise ValueError(f"Toyscapes scenes are square; got height {config.height} != width {config.width}")
         if config.use_retrieval and memory is None:
