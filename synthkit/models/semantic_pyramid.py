@@ -72,6 +72,7 @@ from typing import Any, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
+from einops import rearrange
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
@@ -212,7 +213,7 @@ PRESETS: dict[str, PyramidConfig] = {
         lambda_div=0.1,
         lr_g=2e-4,
         lr_d=2e-4,
-        batch_size=16,
+        batch_size=8,  # more steps rather than bigger batches in a 20-minute CPU budget
         dataset_length=1200,  # rendered once (set SYNTHKIT_TOYSCAPES_CACHE to keep them on disk), then reused
     ),
     # A few-kB model for CPU smoke tests, on a randomly initialised tiny Toyscapes backbone (TINY_BACKBONE).
@@ -414,7 +415,7 @@ class SemanticPyramidGenerator(nn.Module, HubMixin):
             if k < len(self.vector_levels):
                 i = self.vector_levels[::-1][k]  # deepest vector level first (FC8, then FC7)
                 h = h + self.vector_inject[c.level_names[i]](feats[i], masks[i])
-        h = self.to_grid(h).view(batch, self.start_channels, self.start_size, self.start_size)  # [B, C, s, s]
+        h = rearrange(self.to_grid(h), "b (c h w) -> b c h w", h=self.start_size, w=self.start_size)  # [B, C, s, s]
         for block, i in zip(self.blocks, reversed(self.spatial_levels)):
             # h_l = block_l(h_{l+1}) + conv1x1_l(m_l * phi_l(x))   (Fig. 3b)
             h = block(h) + self.spatial_inject[c.level_names[i]](feats[i], masks[i])  # [B, C_l, h_l, w_l]
