@@ -444,6 +444,7 @@ def _vgg_state_dict(arch: str, expected_sha256: str | None, allow_download: bool
         allow_download = not any(os.environ.get(v, "0") not in ("", "0") for v in offline_vars)
     if not path.is_file() and allow_download:
         try:  # the same call torchvision makes; it writes the file into `folder` and checks the prefix
+            folder.mkdir(parents=True, exist_ok=True)
             torch.hub.download_url_to_file(url, str(path), hash_prefix=prefix, progress=False)
         except Exception as e:  # no network, proxy, disk full: fall through to the one clear message
             path.unlink(missing_ok=True)

@@ -200,3 +200,35 @@ def test_vgg_cache_file_hash_is_verified(tmp_path, monkeypatch):
 
 def test_backbone_names():
     assert BACKBONES == ("toyscapes", "vgg16", "vgg19")
+
+
+def test_vgg_failed_download_gives_the_same_clear_message(tmp_path, monkeypatch):
+    """With downloads allowed but the server unreachable (a closed local port), the message still names file+folder."""
+    import synthkit.backbones as bb
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.delenv("SYNTHKIT_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    name, prefix, _ = bb.VGG_WEIGHT_FILES["vgg19"]
+    monkeypatch.setitem(bb.VGG_WEIGHT_FILES, "vgg19", (name, prefix, f"http://127.0.0.1:9/{name}"))
+    with pytest.raises(BackboneWeightsError, match="download failed") as err:
+        load_backbone("vgg19")
+    assert name in str(err.value) and str(tmp_path / "hub" / "checkpoints") in str(err.value)
+    assert not (tmp_path / "hub" / "checkpoints" / name).exists()  # no partial file left behind
+
+
+def test_training_command_end_to_end(tmp_path):
+    """`python -m synthkit.backbones train` (tiny preset, 2 steps) writes a loadable checkpoint and its model card."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "bb"
+    cmd = [sys.executable, "-m", "synthkit.backbones", "train", "--out", str(out), "--preset", "tiny_test",
+           "--n-train", "32", "16", "--steps", "2", "--n-eval", "8"]
+    subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=120)
+    config = json.loads((out / "config.json").read_text())
+    assert config["synthkit_class"] == "synthkit.backbones:ToyscapesBackbone" and config["widths"] == [4, 8, 8, 8, 8]
+    card = (out / "README.md").read_text()
+    assert "python -m synthkit.backbones train --out" in card and "| 64 px | 8 |" in card
+    model = load_backbone("toyscapes", path=out)
+    assert model.segment(_images(1, 64)).shape == (1, 12, 64, 64)
