@@ -171,7 +171,7 @@ def lpips_like_distance(
 # The common interface
 # --------------------------------------------------------------------------------------------------------------
 class FeatureBackbone(nn.Module):
-    """A frozen classifier read as a pyramid of features. Subclasses build ``self._stages`` and the fc layers.
+    """A frozen classifier read as a pyramid of features. Subclasses implement ``_conv_stages`` and ``_fc_head``.
 
     Attributes every backbone sets: ``name``, ``layer_names`` (all tappable layers, shallow to deep),
     ``pyramid_levels`` (the Semantic Pyramid levels: conv1..conv5, fc7, fc8), ``perceptual_layers`` (default taps
@@ -200,13 +200,15 @@ class FeatureBackbone(nn.Module):
         """Run the network up to the deepest requested layer and return {layer name: feature}.
 
         x: [B, 3, H, W] in [-1, 1]. ``layers`` default to ``pyramid_levels``; order of the dict = order asked.
-        Gradients flow to ``x`` (for perceptual losses) but the backbone's own weights are frozen.
+        Gradients flow to ``x`` (for perceptual losses); ``load_backbone`` returns the weights frozen.
         """
         _check_images(x, f"{self.name}.features")
         if layers is None:
             layers = self.pyramid_levels
         if isinstance(layers, str):
             layers = [layers]
+        if len(layers) == 0:
+            raise ValueError(f"{self.name}.features: empty layer list; valid layers: {list(self.layer_names)}")
         unknown = [n for n in layers if n not in self.layer_names]
         if unknown:
             raise ValueError(f"{self.name}: unknown layer(s) {unknown}; valid layers: {list(self.layer_names)}")
@@ -773,6 +775,21 @@ def train_backbone(out: str | os.PathLike | None, config: TrainBackboneConfig = 
     return model, report
 
 
+def _eval_tables(results: dict[int, dict], class_names: Sequence[str]) -> list[str]:
+    """Markdown lines: one row per size (pixel accuracy, mIoU, scene accuracy), then per-class IoU per size."""
+    sizes = list(results)
+    lines = ["| size | images | pixel accuracy | mIoU | scene accuracy |", "|---|---|---|---|---|"]
+    for s in sizes:
+        r = results[s]
+        lines.append(f"| {s} px | {r['n']} | {r['pixel_accuracy']:.4f} | {r['miou']:.4f} | {r['scene_accuracy']:.4f} |")
+    lines += ["", "Per-class IoU (mIoU = mean over classes present in ground truth or prediction):", "",
+              "| class | " + " | ".join(f"{s} px" for s in sizes) + " |", "|---|" + "---|" * len(sizes)]
+    for k, name in enumerate(class_names):
+        vals = [results[s]["per_class_iou"][k] for s in sizes]
+        lines.append(f"| {k} {name} | " + " | ".join("absent" if v is None else f"{v:.4f}" for v in vals) + " |")
+    return lines
+
+
 def _model_card(model: ToyscapesBackbone, report: dict) -> str:
     c = report["config"]
     cfg = model.config
@@ -823,17 +840,12 @@ def _model_card(model: ToyscapesBackbone, report: dict) -> str:
         "",
         "## Held-out evaluation (Toyscapes split `test`)",
         "",
-        "| size | images | pixel accuracy | mIoU | scene accuracy |",
-        "|---|---|---|---|---|",
+        f"Indices 0..{c['n_eval'] - 1} of split `test`, data seed {c['data_seed']} (never seen in training: the "
+        "splits render with different seeds). Reproduce a row with "
+        f"`python -m synthkit.backbones eval --size 64 --n {c['n_eval']} --data-seed {c['data_seed']}`.",
+        "",
     ]
-    for s in sizes:
-        r = report["test"][s]
-        lines.append(f"| {s} px | {r['n']} | {r['pixel_accuracy']:.4f} | {r['miou']:.4f} | {r['scene_accuracy']:.4f} |")
-    lines += ["", "Per-class IoU (mIoU = mean over classes present in ground truth or prediction):", "",
-              "| class | " + " | ".join(f"{s} px" for s in sizes) + " |", "|---|" + "---|" * len(sizes)]
-    for k, name in enumerate(cfg.class_names or [str(i) for i in range(cfg.num_classes)]):
-        vals = [report["test"][s]["per_class_iou"][k] for s in sizes]
-        lines.append(f"| {k} {name} | " + " | ".join("absent" if v is None else f"{v:.4f}" for v in vals) + " |")
+    lines += _eval_tables(report["test"], cfg.class_names or [str(i) for i in range(cfg.num_classes)])
     lines += ["", "## Use", "", "```python", "from synthkit.backbones import load_backbone",
               "bb = load_backbone('toyscapes')            # frozen, eval mode",
               "feats = bb.features(x)                      # x: [B, 3, H, W] in [-1, 1]; pyramid levels",
