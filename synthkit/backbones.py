@@ -370,7 +370,8 @@ class ToyscapesBackbone(FeatureBackbone, _HubBase):
             nn.Conv2d(seg_channels, num_classes, 1),
         )
         self.seg_skip1 = nn.Conv2d(widths[0], num_classes, 1)
-        self._provenance = {"backend": "offline-toyscapes", "weights": "random init", "weights_sha256": None}
+        self._provenance = {"backend": "offline-toyscapes", "weights_sha256": None,
+                            "weights": "unknown (random init, or not loaded through load_backbone)"}
 
     # the (tap name, module) plan used by FeatureBackbone.features
     def _conv_stages(self):
