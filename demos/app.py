@@ -28,6 +28,7 @@ log = logging.getLogger("synthkit.demos")
 # (tab title, module). Later applications are appended here by their authors.
 TABS: list[tuple[str, str]] = [
     ("Toyscapes explorer", "demos.toyscapes_explorer"),
+    ("Layout to image (BachGAN)", "demos.layout_to_image"),
 ]
 
 TITLE = "synthkit: CVPR 2020 image synthesis, hands on"

@@ -1,0 +1,277 @@
+"""Layout to image (BachGAN): draw a few labelled boxes, get a scene with a retrieved background.
+
+Draw boxes on the canvas (tool "Create box", then pick the class), or type them in the table, and press
+Generate. The app shows the generated image, the K layouts retrieved from the training memory (the boxes pasted
+in, as the generator sees them) and the fused layout S that drives the generator. ``seed`` picks which K of the
+2K best-matching layouts are fused (0 = the best K): the same boxes get other backgrounds.
+
+    python -m demos.layout_to_image            # this tab alone, on 127.0.0.1
+
+API (``gradio_client``), both returning ``(canvas, table, image, retrieved, fused, notes)``:
+
+- ``/layout_generate(table, seed)``: boxes as a table with columns class, x0, y0, x1, y1 in model pixels (64x64);
+- ``/layout_from_canvas(canvas, seed)``: the ``gradio_image_annotation`` value (image + boxes in canvas pixels).
+
+The canvas is 256x256 (4 canvas pixels per model pixel) and shown at 1:1, so the annotator's known rescaling bug
+for images larger than the component (gradio_image_annotation #33) does not apply; the table is the fallback
+editor if the canvas misbehaves in a browser.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import gradio as gr
+import numpy as np
+
+from demos.common import launch_kwargs, notes_markdown, user_errors
+from synthkit.pipelines.bachgan import BachGANPipeline, BachGANResult, load_bachgan, test_layouts
+
+try:  # the box-drawing canvas (pinned in pyproject: gradio-image-annotation>=0.5.6,<0.6)
+    from gradio_image_annotation import image_annotator
+except ImportError:  # pragma: no cover - the table still works
+    image_annotator = None
+
+CANVAS_SCALE = 4  # canvas pixels per model pixel: 64x64 model -> 256x256 canvas
+TABLE_HEADERS = ["class", "x0", "y0", "x1", "y1"]
+MAX_SEED = 2**31 - 1
+N_EXAMPLES = 6
+
+DESCRIPTION = """\
+**BachGAN** (Li et al., CVPR 2020) makes a whole scene from a few **object boxes**: it *retrieves* training
+layouts whose objects sit where your boxes are, pastes your boxes into them, *fuses* them into one soft layout
+and renders it with a SPADE generator. Draw boxes for **tree**, **building** or **car** on the canvas
+(coordinates 0–256; the model works at 64×64) or type them in the table (model pixels 0–64), then press
+Generate. *Seed* 0 fuses the best 3 retrieved layouts; other seeds pick 3 of the best 6, so the background changes.
+"""
+
+
+@functools.lru_cache(maxsize=1)
+def get_pipeline() -> BachGANPipeline:
+    """The bundled model and its retrieval memory, loaded once per process."""
+    return load_bachgan()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Conversions between the canvas, the table and the pipeline
+# ----------------------------------------------------------------------------------------------------------------
+def _seed(value: Any) -> int:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise ValueError(f"Seed is empty: enter a whole number between 0 and {MAX_SEED:,}.")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"Seed must be a whole number between 0 and {MAX_SEED:,}, got {value!r}.") from None
+    if not number.is_integer() or not 0 <= number <= MAX_SEED:
+        raise ValueError(f"Seed must be a whole number between 0 and {MAX_SEED:,}, got {value!r}.")
+    return int(number)
+
+
+def _blank(cell: Any) -> bool:
+    return cell is None or (isinstance(cell, float) and np.isnan(cell)) or (isinstance(cell, str) and not cell.strip())
+
+
+def table_rows(table: Any) -> list[list[Any]]:
+    """A gr.Dataframe value (list of rows, dict with "data", or a pandas DataFrame) -> rows; empty rows dropped."""
+    if table is None:
+        return []
+    if hasattr(table, "values") and hasattr(table, "columns"):  # pandas
+        table = table.values.tolist()
+    elif isinstance(table, dict):
+        table = table.get("data") or []
+    rows = []
+    for i, row in enumerate(table, start=1):
+        row = list(row)
+        if all(_blank(c) for c in row):
+            continue
+        if len(row) != 5:
+            raise ValueError(f"Table row {i} has {len(row)} cells; each row is class, x0, y0, x1, y1.")
+        cells = []
+        for name, cell in zip(TABLE_HEADERS, row):
+            if _blank(cell):
+                raise ValueError(f"Table row {i}: {name} is empty; fill in class, x0, y0, x1, y1 or clear the row.")
+            if name != "class" and isinstance(cell, str):
+                try:
+                    cell = float(cell)
+                except ValueError:
+                    raise ValueError(f"Table row {i}: {name} must be a number of pixels, got {cell!r}.") from None
+            cells.append(cell)
+        rows.append(cells)
+    return rows
+
+
+def canvas_boxes(canvas: Any) -> tuple[list[list[Any]], tuple[int, int]]:
+    """The annotator's value -> (rows (label, xmin, ymin, xmax, ymax) in canvas pixels, canvas (H, W))."""
+    if not isinstance(canvas, dict) or canvas.get("image") is None:
+        raise ValueError("The canvas has no image: press 'Reset canvas' or pick an example, then draw boxes.")
+    image = canvas["image"]
+    shape = np.asarray(image).shape if not isinstance(image, str) else None
+    if shape is None or len(shape) < 2:
+        raise ValueError("The canvas image could not be read: press 'Reset canvas' and draw the boxes again.")
+    rows = []
+    for i, box in enumerate(canvas.get("boxes") or [], start=1):
+        label = (box.get("label") or "").strip()
+        if not label:
+            raise ValueError(
+                f"Box {i} on the canvas has no class: select it and choose one of "
+                f"{', '.join(get_pipeline().box_class_names)}."
+            )
+        rows.append([label, box["xmin"], box["ymin"], box["xmax"], box["ymax"]])
+    return rows, (int(shape[0]), int(shape[1]))
+
+
+def _class_colors() -> dict[str, tuple[int, int, int]]:
+    from synthkit.data.palette import get_palette
+
+    pipe = get_pipeline()
+    colors = get_palette("toyscapes").colors
+    return {pipe.class_names[c]: tuple(int(v) for v in colors[c]) for c in pipe.config.thing_classes}
+
+
+def canvas_value(result: BachGANResult) -> dict[str, Any]:
+    """The annotator's value: the generated image enlarged to the canvas, with the boxes used, in canvas pixels."""
+    pipe = get_pipeline()
+    s = CANVAS_SCALE
+    image = np.repeat(np.repeat(result.image, s, axis=0), s, axis=1)  # nearest, [4H, 4W, 3]
+    colors = _class_colors()
+    boxes = []
+    for c, x0, y0, x1, y1 in result.boxes:
+        name = pipe.class_names[c]
+        boxes.append({"label": name, "color": colors[name], "xmin": x0 * s, "ymin": y0 * s, "xmax": x1 * s,
+                      "ymax": y1 * s})
+    return {"image": image, "boxes": boxes}
+
+
+def _outputs(result: BachGANResult) -> tuple[Any, ...]:
+    pipe = get_pipeline()
+    table = [[pipe.class_names[c], x0, y0, x1, y1] for c, x0, y0, x1, y1 in result.boxes]
+    gallery = [
+        (rgb, f"memory #{int(i)} · pooled IoU {s:.2f}")
+        for rgb, i, s in zip(result.retrieved_colors(), result.retrieved_indices, result.retrieved_scores)
+    ]
+    gallery.append((result.layout_colors(), "box layout L (your boxes)"))
+    canvas = canvas_value(result) if image_annotator is not None else None
+    return canvas, table, result.image, gallery, result.fused_colors(), notes_markdown(result.notes)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Events
+# ----------------------------------------------------------------------------------------------------------------
+@user_errors
+def generate_from_table(table: Any, seed: Any) -> tuple[Any, ...]:
+    """Boxes typed in the table (model pixels) -> (canvas, table, image, retrieved gallery, fused, notes)."""
+    result = get_pipeline().layout_to_image(table_rows(table), seed=_seed(seed))
+    return _outputs(result)
+
+
+@user_errors
+def generate_from_canvas(canvas: Any, seed: Any) -> tuple[Any, ...]:
+    """Boxes drawn on the canvas (canvas pixels) -> (canvas, table, image, retrieved gallery, fused, notes)."""
+    rows, size = canvas_boxes(canvas)
+    result = get_pipeline().layout_to_image(rows, seed=_seed(seed), canvas_size=size)
+    return _outputs(result)
+
+
+@user_errors
+def reset_canvas() -> tuple[Any, list]:
+    """An empty grey canvas with no boxes, and an empty table."""
+    H, W = get_pipeline().image_size
+    image = np.full((H * CANVAS_SCALE, W * CANVAS_SCALE, 3), 200, dtype=np.uint8)
+    image[:: 8 * CANVAS_SCALE] = 170  # a grid line every 8 model pixels
+    image[:, :: 8 * CANVAS_SCALE] = 170
+    return {"image": image, "boxes": []}, []
+
+
+def example_tables(n: int = N_EXAMPLES) -> list[list[Any]]:
+    """Held-out Toyscapes layouts (split "test") as (table, seed) examples."""
+    pipe = get_pipeline()
+    out = []
+    for sample in test_layouts(n + 4, size=pipe.image_size[0]):
+        if sample.boxes:
+            out.append([[[pipe.class_names[c], x0, y0, x1, y1] for c, x0, y0, x1, y1 in sample.boxes], 0])
+        if len(out) == n:
+            break
+    return out
+
+
+def build_tab() -> None:
+    """Create the app's components inside the caller's ``gr.Tab`` (or Blocks) and register its events."""
+    pipe = get_pipeline()
+    gr.Markdown(DESCRIPTION)
+    examples = example_tables()
+    first = pipe.layout_to_image(table_rows(examples[0][0]), seed=0)
+    canvas0, table0, image0, gallery0, fused0, notes0 = _outputs(first)
+    H, W = pipe.image_size
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1, min_width=300):
+            if image_annotator is not None:
+                canvas = image_annotator(
+                    canvas0,
+                    label=f"Canvas ({W * CANVAS_SCALE}×{H * CANVAS_SCALE}): draw boxes, pick a class",
+                    label_list=list(pipe.box_class_names),
+                    label_colors=[_class_colors()[n] for n in pipe.box_class_names],
+                    sources=None,
+                    show_clear_button=False,
+                    show_download_button=False,
+                    show_share_button=False,
+                    box_min_size=4,
+                    height=H * CANVAS_SCALE + 60,
+                    width=W * CANVAS_SCALE + 20,
+                    elem_id="layout-canvas",
+                )
+                with gr.Row():
+                    canvas_btn = gr.Button("Generate from canvas", variant="primary", elem_id="layout-generate-canvas")
+                    reset_btn = gr.Button("Reset canvas", elem_id="layout-reset")
+            else:
+                canvas = gr.State(None)
+                gr.Markdown("*The drawing canvas needs `gradio_image_annotation`; use the table below.*")
+            seed = gr.Number(value=0, precision=0, label="Seed", info="0 = the best 3 retrieved layouts",
+                             elem_id="layout-seed")
+            table = gr.Dataframe(
+                value=table0, headers=TABLE_HEADERS, datatype=["str", "number", "number", "number", "number"],
+                column_count=5, row_count=1, type="array", interactive=True,
+                label=f"Boxes (model pixels, 0–{W}; x1, y1 exclusive)", elem_id="layout-table",
+            )
+            table_btn = gr.Button("Generate from table", elem_id="layout-generate-table")
+        with gr.Column(scale=2):
+            with gr.Row():
+                image = gr.Image(image0, label=f"Generated image ({W}×{H})", type="numpy", format="png",
+                                 height=256, interactive=False, elem_classes=["pixelated"], elem_id="layout-image")
+                fused = gr.Image(fused0, label="Fused layout S (argmax of its channels)", type="numpy",
+                                 format="png", height=256, interactive=False, elem_classes=["pixelated"],
+                                 elem_id="layout-fused")
+            gallery = gr.Gallery(gallery0, label="Retrieved layouts (your boxes pasted in; black = removed objects)",
+                                 columns=4, height=220, format="png", elem_classes=["pixelated"],
+                                 elem_id="layout-retrieved")
+            notes = gr.Markdown(notes0, elem_id="layout-notes")
+
+    outputs = [canvas, table, image, gallery, fused, notes]
+    gr.on(triggers=[table_btn.click, seed.submit], fn=generate_from_table, inputs=[table, seed], outputs=outputs,
+          api_name="layout_generate")
+    if image_annotator is not None:
+        canvas_btn.click(generate_from_canvas, inputs=[canvas, seed], outputs=outputs, api_name="layout_from_canvas")
+        reset_btn.click(reset_canvas, outputs=[canvas, table], api_name="layout_reset")
+    gr.Examples(
+        examples=examples,
+        inputs=[table, seed],
+        outputs=outputs,
+        fn=generate_from_table,
+        run_on_click=True,
+        cache_examples=False,
+        label="Held-out Toyscapes layouts",
+        example_labels=[f"test layout {i} ({len(t)} boxes)" for i, (t, _) in enumerate(examples)],
+        api_name="layout_example",
+    )
+
+
+def build_demo() -> gr.Blocks:
+    """The app alone (its Space serves this)."""
+    with gr.Blocks(title="Layout to image: BachGAN (synthkit)", analytics_enabled=False) as demo:
+        gr.Markdown("# Layout to image (BachGAN)\nA scene from a few boxes, with retrieved backgrounds.")
+        build_tab()
+    demo.queue(default_concurrency_limit=1, max_size=64)
+    return demo
+
+
+if __name__ == "__main__":
+    build_demo().launch(server_name="127.0.0.1", **launch_kwargs())

@@ -1,0 +1,181 @@
+"""Layout-to-image app (demos/layout_to_image.py) on the bundled bachgan-toyscapes checkpoint.
+
+Level 1: the event functions called in-process, every bad input included. Level 2: the standalone app on a
+loopback port, driven with gradio_client (named endpoints; bad input -> AppError with our message, never Gradio's
+generic text). Level 3 (marked ``browser``): a box drawn on the canvas in Chromium reaches the model in the right
+place, at 1:1 and with the canvas shown smaller than its image (gradio_image_annotation #33).
+"""
+from __future__ import annotations
+
+import gradio as gr
+import numpy as np
+import pytest
+from PIL import Image
+
+from demos import layout_to_image as app
+from synthkit.pipelines.bachgan import test_layouts
+
+GENERIC_UPSTREAM = "The upstream Gradio app has raised an exception"
+CAR, TREE = 11, 9
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    return app.get_pipeline()
+
+
+def _canvas(boxes, size=256):
+    return {"image": np.full((size, size, 3), 200, np.uint8), "boxes": boxes}
+
+
+# ---------------------------------------------------------------------------------------------------------- level 1
+def test_generate_from_table_outputs(pipe):
+    rows = [["car", 4, 40, 20, 52], ["tree", 30, 10, 40, 50]]
+    canvas, table, image, gallery, fused, notes = app.generate_from_table(rows, 0)
+    expected = pipe.layout_to_image([("car", 4, 40, 20, 52), ("tree", 30, 10, 40, 50)], seed=0)
+    np.testing.assert_array_equal(image, expected.image)
+    assert table == [["car", 4, 40, 20, 52], ["tree", 30, 10, 40, 50]]
+    assert len(gallery) == 4 and all(g[0].shape == (64, 64, 3) for g in gallery)
+    assert "pooled IoU" in gallery[0][1] and "box layout" in gallery[3][1]
+    assert fused.shape == (64, 64, 3) and notes == ""
+    # the canvas shows the generated image enlarged 4x with the boxes in canvas pixels
+    assert canvas["image"].shape == (256, 256, 3)
+    np.testing.assert_array_equal(canvas["image"][::4, ::4], image)
+    assert canvas["boxes"][0] == {"label": "car", "color": canvas["boxes"][0]["color"], "xmin": 16, "ymin": 160,
+                                  "xmax": 80, "ymax": 208}
+
+
+def test_table_accepts_dataframe_dicts_strings_and_blank_rows(pipe):
+    a = app.generate_from_table({"headers": app.TABLE_HEADERS, "data": [["car", "4", "40", "20", "52"], ["", "", "", "", ""]]}, "0")
+    b = app.generate_from_table([["CAR", 4.0, 40.0, 20.0, 52.0]], 0)
+    np.testing.assert_array_equal(a[2], b[2])
+
+
+def test_generate_from_canvas_rescales_canvas_pixels(pipe):
+    canvas = _canvas([{"label": "car", "xmin": 16, "ymin": 160, "xmax": 80, "ymax": 208, "color": (0, 0, 0)}])
+    _, table, image, *_ , notes = app.generate_from_canvas(canvas, 0)
+    assert table == [["car", 4, 40, 20, 52]]
+    np.testing.assert_array_equal(image, app.generate_from_table([["car", 4, 40, 20, 52]], 0)[2])
+    assert "256×256 canvas" in notes
+
+
+def test_seed_changes_the_background(pipe):
+    rows = [["building", 8, 10, 30, 40]]
+    images = [app.generate_from_table(rows, s)[2] for s in (0, 1, 2)]
+    assert any(not np.array_equal(images[0], im) for im in images[1:])
+
+
+def test_empty_and_clipped_and_ignored_boxes_give_notes(pipe):
+    *_, notes = app.generate_from_table([], 0)
+    assert "background only" in notes
+    *_, notes = app.generate_from_table([["car", -10, 40, 20, 70], ["tree", 5, 5, 5, 20], ["tree", 30, 20, 20, 40]], 0)
+    assert "Box 1 (car) extends outside the canvas: clipped" in notes
+    assert "Box 2 (tree) has zero area: ignored" in notes and "Box 3 (tree) has inverted" in notes
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: app.generate_from_table([["dog", 1, 1, 9, 9]], 0), "unknown box class 'dog'; boxes can be: tree (9), building (10), car (11)"),
+        (lambda: app.generate_from_table([["sky", 1, 1, 9, 9]], 0), "cannot be drawn as a box"),
+        (lambda: app.generate_from_table([["car", 1, 1, 9, 9]] * 17, 0), "17 boxes given; this model was trained on scenes with at most 16 objects"),
+        (lambda: app.generate_from_table([["car", 1, "", 9, 9]], 0), "Table row 1: y0 is empty"),
+        (lambda: app.generate_from_table([["car", 1, "two", 9, 9]], 0), "Table row 1: y0 must be a number of pixels, got 'two'"),
+        (lambda: app.generate_from_table([["car", 1, 2, 9]], 0), "Table row 1 has 4 cells"),
+        (lambda: app.generate_from_table([["car", 1, 1, 9, 9]], -3), "Seed must be a whole number between 0 and"),
+        (lambda: app.generate_from_table([["car", 1, 1, 9, 9]], 1.5), "Seed must be a whole number"),
+        (lambda: app.generate_from_canvas(None, 0), "The canvas has no image"),
+        (lambda: app.generate_from_canvas(_canvas([{"label": "", "xmin": 1, "ymin": 1, "xmax": 50, "ymax": 50}]), 0),
+         "Box 1 on the canvas has no class: select it and choose one of tree, building, car"),
+        (lambda: app.generate_from_canvas(_canvas([{"label": "lamp", "xmin": 1, "ymin": 1, "xmax": 50, "ymax": 50}]), 0),
+         "unknown box class 'lamp'"),
+    ],
+)
+def test_bad_input_raises_gr_error_with_message(pipe, call, message):
+    with pytest.raises(gr.Error) as err:
+        call()
+    assert message in str(err.value.message)
+
+
+def test_reset_and_examples(pipe):
+    canvas, table = app.reset_canvas()
+    assert canvas["image"].shape == (256, 256, 3) and canvas["boxes"] == [] and table == []
+    examples = app.example_tables()
+    assert len(examples) == app.N_EXAMPLES
+    first = next(s for s in test_layouts(10, size=64) if s.boxes)
+    assert examples[0][0] == [[pipe.class_names[c], *xy] for c, *xy in first.boxes]
+    for table, seed in examples:  # every example runs without a note (held-out layouts are valid boxes)
+        assert app.generate_from_table(table, seed)[5] == ""
+
+
+def test_standalone_demo_builds_with_named_endpoints():
+    demo = app.build_demo()
+    public = {dep.api_name for dep in demo.fns.values() if dep.api_visibility == "public"}
+    assert {"layout_generate", "layout_from_canvas", "layout_reset"} <= public
+    for dep in demo.fns.values():
+        if dep.api_visibility == "public":
+            assert getattr(dep.fn, "__synthkit_user_errors__", False), dep.api_name
+
+
+def test_app_has_the_tab():
+    from demos import app as full
+
+    assert ("Layout to image (BachGAN)", "demos.layout_to_image") in full.TABS
+
+
+# ---------------------------------------------------------------------------------------------------------- level 2
+@pytest.fixture(scope="module")
+def client(launch_blocks):
+    from gradio_client import Client
+
+    demo = app.build_demo()
+    url = launch_blocks(demo)
+    yield Client(url, verbose=False)
+    demo.close()
+
+
+def _png(path: str) -> np.ndarray:
+    with Image.open(path) as img:
+        assert img.format == "PNG"
+        return np.asarray(img.convert("RGB"))
+
+
+def test_client_view_api(client):
+    api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    assert {"/layout_generate", "/layout_from_canvas", "/layout_reset"} <= set(api)
+    params = [p["parameter_name"] for p in api["/layout_generate"]["parameters"]]
+    assert params == ["table", "seed"]
+    returns = [r["component"] for r in api["/layout_generate"]["returns"]]
+    assert returns[2:] == ["Image", "Gallery", "Image", "Markdown"]
+
+
+def test_client_generates_the_same_image_as_the_pipeline(client, pipe):
+    table = {"headers": app.TABLE_HEADERS, "data": [["car", 4, 40, 20, 52], ["tree", 30, 10, 40, 50]]}
+    canvas, rows, image, gallery, fused, notes = client.predict(table, 2, api_name="/layout_generate")
+    expected = pipe.layout_to_image([("car", 4, 40, 20, 52), ("tree", 30, 10, 40, 50)], seed=2)
+    np.testing.assert_array_equal(_png(image), expected.image)
+    np.testing.assert_array_equal(_png(fused), expected.fused_colors())
+    assert len(gallery) == 4
+    np.testing.assert_array_equal(_png(gallery[0]["image"]), expected.retrieved_colors()[0])
+    assert rows["data"] == [["car", 4, 40, 20, 52], ["tree", 30, 10, 40, 50]]
+
+
+@pytest.mark.parametrize(
+    "data, seed, message",
+    [
+        ([["dog", 1, 1, 9, 9]], 0, "unknown box class"),
+        ([["car", 1, 1, 9, 9]] * 17, 0, "17 boxes given"),
+        ([["car", 1, 1, 9, 9]], -1, "Seed must be a whole number"),
+    ],
+)
+def test_client_bad_input_gets_our_message(client, data, seed, message):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError) as err:
+        client.predict({"headers": app.TABLE_HEADERS, "data": data}, seed, api_name="/layout_generate")
+    assert message in str(err.value) and GENERIC_UPSTREAM not in str(err.value)
+
+
+def test_client_empty_table_is_a_note_not_an_error(client):
+    *_, notes = client.predict({"headers": app.TABLE_HEADERS, "data": []}, 0, api_name="/layout_generate")
+    assert "background only" in notes
