@@ -59,6 +59,10 @@ from synthkit.nn.discriminator import MultiscaleDiscriminator
 
 CGNormVariant = Literal["deepfashion", "cityscapes", "ade20k"]
 
+# Activations run in channels_last (NHWC): oneDNN's grouped convs (forward and backward) are 1.5-2x faster there
+# on CPU than in NCHW, with identical outputs.
+MEMORY_FORMAT = torch.channels_last
+
 LATENT_CHANNELS = 8  # per-class code: 8 channels on the start grid (paper Sec. 3, official encoder/generator)
 
 
@@ -403,8 +407,7 @@ class GroupDNetGenerator(nn.Module):
     def precompute_norm_params(self, seg: torch.Tensor) -> NormCache:
         """Run every CG-Norm's label-map branch once (for a fixed seg, e.g. while morphing codes)."""
         self._check_seg(seg)
-        # channels_last (NHWC) activations: oneDNN's grouped convs run about 2x faster on CPU, same numbers
-        m = self.norm_input(seg).contiguous(memory_format=torch.channels_last)
+        m = self.norm_input(seg).contiguous(memory_format=MEMORY_FORMAT)
         resized = {}  # each resolution computed once, from the full-size map as the official code does
         params = []
         for block, size in zip(self.blocks, self.block_sizes()):
@@ -431,7 +434,7 @@ class GroupDNetGenerator(nn.Module):
         elif len(norm_cache.params) != len(self.blocks):
             raise ValueError("norm_cache was computed by a different generator")
 
-        z_flat = latent_to_official(z).contiguous(memory_format=torch.channels_last)  # [B, 8C, h, w], NHWC
+        z_flat = latent_to_official(z).contiguous(memory_format=MEMORY_FORMAT)  # [B, 8C, h, w], NHWC
         x = self.fc(z_flat)  # [B, block_channels[0], h, w]
         for i, (block, params) in enumerate(zip(self.blocks, norm_cache.params)):
             if i > 0:
