@@ -18,7 +18,12 @@ Symbol table (paper -> code)::
     CG-Norm           conditional group normalisation          CGNorm
       PFN(x)          parameter-free batch norm                CGNorm.param_free_norm
       gamma(m), beta(m)  grouped convs of the label map        CGNorm.mlp_shared -> mlp_gamma / mlp_beta
-    lambda_FM, lambda_VGG, lambda_KL  = 10, 10, 0.05           GroupDNetTrainConfig
+    lambda_FM, lambda_VGG, lambda_KL  = 10, 10, 0.05           config.lambda_feat / lambda_perceptual / lambda_kld
+    D                 multi-scale PatchGAN on concat(seg, x)   synthkit.nn.MultiscaleDiscriminator
+
+Morphing fast path: ``G.precompute_norm_params(seg)`` runs every CG-Norm's label-map branch once and returns a
+``NormCache``; ``G(z, seg, norm_cache=cache)`` then runs only the code-dependent path (tested equal to the
+uncached forward).
 
 Layer order (official ``DeepFashionGenerator`` / ``CityscapesGenerator`` / ``ADE20KGenerator``, num_upsampling
 "more"): ``fc`` (grouped 3x3 conv on the latent grid) -> head_0 -> up -> G_middle_0 -> up -> G_middle_1 -> up ->
@@ -36,10 +41,15 @@ Simplifications vs the official code:
   Crops are resized to ``encoder_input_size`` (official: always 256x256, 256x512 for Cityscapes).
 - ADE20K's ``up_4`` block is built by the official code but never called; it is not built here (the converter
   drops its keys). Its ``conv_img`` is 2*ngf wide because up_3 outputs 2*ngf, which the block table already says.
-- The eval-mode CG-Norm folds the batch-norm statistics into one scale and shift: same result, fewer passes.
+- The eval-mode CG-Norm folds the batch-norm statistics into the gamma/beta convs (one scale and one shift map):
+  same result, no element-wise passes.
+- Training (``make_task``) uses Toyscapes and the offline ``synthkit.backbones`` network for the perceptual loss
+  (official: VGG19 on ImageNet weights); the layer weights 1/32 ... 1 are SPADE's.
+- Activations run in channels_last (NHWC) memory format, which oneDNN's grouped convs prefer on CPU.
 
 Not implemented: the ``'most'`` upsampling option, the non-VAE ``fc`` on the downsampled label map, the plain
-SPADE baseline generator, the multi-GPU / SyncBN machinery, mCSD / mOCD metrics (see ``synthkit.metrics``).
+SPADE baseline generator, the multi-GPU / SyncBN machinery, learning-rate decay after ``niter`` epochs, converting
+the official discriminator ``latest_net_D.pth``, mCSD / mOCD metrics.
 """
 from __future__ import annotations
 
