@@ -287,3 +287,25 @@ def test_train_two_steps_and_export(tmp_path):
     run_train("smis", "tiny_test", ["perceptual_backbone=none", "progress=false"], steps=2, out=str(tmp_path / "run"))
     model = synthkit.load(str(tmp_path / "run" / "model"))
     assert isinstance(model, GroupDNet) and model.E is not None
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Converter helpers (synthkit/convert/common.py)
+
+
+def test_fold_spectral_norm_matches_old_hook():
+    """The folded weight equals what torch's old spectral_norm hook computes in eval mode."""
+    torch.manual_seed(0)
+    conv = torch.nn.utils.spectral_norm(torch.nn.Conv2d(6, 4, 3, groups=2))
+    conv.train()
+    for _ in range(3):
+        conv(torch.randn(1, 6, 8, 8))  # power iterations update u, v
+    conv.eval()
+    x = torch.randn(1, 6, 8, 8)
+    expected = conv(x)
+    from synthkit.convert.common import fold_spectral_norm
+
+    folded = fold_spectral_norm({k: v for k, v in conv.state_dict().items()})
+    plain = torch.nn.Conv2d(6, 4, 3, groups=2)
+    plain.load_state_dict(folded, strict=True)
+    assert torch.allclose(plain(x), expected, atol=1e-6)

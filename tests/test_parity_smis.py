@@ -14,7 +14,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from synthkit.convert.common import fold_spectral_norm, load_parity_case
+from synthkit.convert.common import load_parity_case
 from synthkit.convert.smis import convert_generator_state, convert_smis, load_official_model
 from synthkit.models.groupdnet import (
     GroupDNet,
@@ -171,19 +171,3 @@ def test_converter_rejects_wrong_preset():
     case = _case("smis_deepfashion_tiny")
     with pytest.raises(ValueError, match="right --preset"):
         load_official_model(case.state, None, "cityscapes_tiny")
-
-
-def test_fold_spectral_norm_matches_old_hook():
-    """The folded weight equals what torch's old spectral_norm hook computes in eval mode."""
-    torch.manual_seed(0)
-    conv = torch.nn.utils.spectral_norm(torch.nn.Conv2d(6, 4, 3, groups=2))
-    conv.train()
-    for _ in range(3):
-        conv(torch.randn(1, 6, 8, 8))  # power iterations update u, v
-    conv.eval()
-    x = torch.randn(1, 6, 8, 8)
-    expected = conv(x)
-    folded = fold_spectral_norm({k: v for k, v in conv.state_dict().items()})
-    plain = torch.nn.Conv2d(6, 4, 3, groups=2)
-    plain.load_state_dict(folded, strict=True)
-    assert torch.allclose(plain(x), expected, atol=1e-6)
