@@ -66,6 +66,31 @@ def test_official_no_box_quirk():
     assert rasterize_boxes([], 4, 8, 8)[0].sum() == 64
 
 
+def _official_scatter_layout(boxes, num_classes, height, width):
+    """The official loader's algorithm, as described in smis_bachgan.md: paint each box's class into one running
+    label map, and after every box OR the one-hot of the *whole* map into the layout."""
+    painted = torch.zeros(height, width, dtype=torch.long)
+    layout = torch.zeros(num_classes, height, width)
+    for c, x0, y0, x1, y1 in boxes:
+        painted[y0:y1, x0:x1] = c
+        layout = torch.maximum(layout, F.one_hot(painted, num_classes).permute(2, 0, 1).float())
+    return layout
+
+
+def test_official_mode_matches_the_scatter_algorithm_on_random_boxes():
+    g = torch.Generator().manual_seed(0)
+    for _ in range(30):
+        n = int(torch.randint(0, 6, (1,), generator=g))
+        boxes = []
+        for _ in range(n):
+            # non-empty boxes inside the image, like the instance boxes the official loader sees
+            x0, y0 = int(torch.randint(0, 16, (1,), generator=g)), int(torch.randint(0, 12, (1,), generator=g))
+            w, h = (int(v) for v in torch.randint(1, 10, (2,), generator=g))
+            boxes.append((int(torch.randint(1, 5, (1,), generator=g)), x0, y0, min(x0 + w, 16), min(y0 + h, 12)))
+        expected = _official_scatter_layout(boxes, 5, 12, 16)
+        assert torch.equal(rasterize_boxes(boxes, 5, 12, 16, no_box="official"), expected)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # generator
 # ---------------------------------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Mapping
 
+import torch
 from torch import Tensor
 
 from synthkit.convert.common import ConversionReport, load_official_state, spectral_norm_to_parametrizations
@@ -76,7 +77,8 @@ def convert_state_dict(
 ) -> tuple[dict[str, Tensor], ConversionReport]:
     """Official generator state_dict -> (synthkit state_dict, report). Raises on missing or misshapen keys."""
     _check_config(state, config)
-    reference = BachGANGenerator(config).state_dict()
+    with torch.device("meta"):  # names and shapes only, no memory or init work
+        reference = BachGANGenerator(config).state_dict()
     report = ConversionReport()
     out: dict[str, Tensor] = {}
     unexpected = []
@@ -93,7 +95,7 @@ def convert_state_dict(
                 f"official key {key} has shape {tuple(value.shape)}, synthkit {new} expects "
                 f"{tuple(reference[new].shape)}: wrong preset (num_upsampling_layers, spade_hidden)?"
             )
-        out[new] = value.to(reference[new].dtype)
+        out[new] = value.to(dtype=reference[new].dtype)
         report.converted[key] = new
     missing = sorted(set(reference) - set(out))
     if unexpected or missing:
