@@ -196,3 +196,14 @@ def test_retrieval_finds_scenes_of_the_same_kind():
             rates.append((train_scenes[indices] == sample.scene).mean())
     assert len(rates) >= 20
     assert np.mean(rates) > 2 * chance, (np.mean(rates), chance)
+
+
+def test_cli_build_index(tmp_path, capsys):
+    from synthkit.cli import main
+
+    out = tmp_path / "memory.safetensors"
+    assert main(["bachgan", "build-index", "--n", "10", "--size", "32", "--out", str(out)]) == 0
+    index = RetrievalIndex.load(out)
+    assert len(index) == 10 and index.image_size == (32, 32) and index.grid == (32, 32)
+    assert main(["bachgan", "build-index", "--n", "0", "--size", "32", "--out", str(out)]) == 2
+    assert "n, size and grid must be positive" in capsys.readouterr().err
