@@ -116,3 +116,11 @@ def paper_of(name: str, model: Any = None) -> str:
 
 
 # --- entries ---------------------------------------------------------------------------------------------------------
+
+register(
+    "toy-toyscapes32",
+    paper="toy",
+    folder="toy-toyscapes32",
+    sha256="3fd5cf85ba789aba8503e0ee00511696b3c99454635c93fac8ddb7c5e3cedd03",
+    description="tiny unconditional DCGAN, 32x32 Toyscapes, 3000 steps of synthkit.train on CPU (loop demo)",
+)

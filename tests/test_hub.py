@@ -326,3 +326,15 @@ def test_dataclass_config_rebuilt_with_tuples_and_nesting():
     cfg = hub._dataclass_from_dict(Outer, data)
     assert cfg == Outer(Inner((3, 4, 5)), (0.5, 0.99), None)
     hash(cfg)  # frozen + tuples: hashable, as a config should be
+
+
+def test_bundled_toy_checkpoint_loads_and_generates():
+    assert "toy-toyscapes32" in synthkit.list_models()
+    entry = registry.get("toy-toyscapes32")
+    assert entry.path.is_dir() and hub.sha256_of(entry.path / "model.safetensors") == entry.sha256
+    assert sum(p.stat().st_size for p in entry.path.iterdir()) < 1_000_000
+    G = synthkit.load("toy-toyscapes32")
+    assert type(G) is ToyGenerator and G.config.image_size == 32
+    with torch.no_grad():
+        x = G(G.sample_latent(4))
+    assert x.shape == (4, 3, 32, 32) and x.min() >= -1 and x.max() <= 1 and x.std() > 0.05
