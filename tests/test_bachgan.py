@@ -1,6 +1,7 @@
 """BachGAN model: box rasterisation, fusion, SPADE generator, discriminator and losses on the tiny_test preset."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -54,6 +55,13 @@ def test_padding_rows_and_bad_classes():
         rasterize_boxes([(4, 1, 1, 3, 3)], 4, 8, 8)
     with pytest.raises(ValueError, match=r"\[N, 5\]"):
         rasterize_boxes([(1, 2, 3)], 4, 8, 8)
+    with pytest.raises(ValueError, match="NaN"):
+        rasterize_boxes([(1, 2, 3, float("nan"), 5)], 4, 8, 8)
+    with pytest.raises(TypeError, match="must be numbers"):
+        rasterize_boxes([("car", 2, 3, 4, 5)], 4, 8, 8)
+    # numpy arrays and float tensors are accepted too
+    as_array = rasterize_boxes(np.array([[2, 1, 1, 3, 3]]), 4, 8, 8)
+    assert torch.equal(as_array, rasterize_boxes(torch.tensor([[2.0, 1, 1, 3, 3]]), 4, 8, 8))
 
 
 def test_official_no_box_quirk():

@@ -243,17 +243,19 @@ def get_config(preset: str = "toyscapes", overrides: dict[str, Any] | None = Non
 # ----------------------------------------------------------------------------------------------------------------
 def _as_box_array(boxes: Any) -> np.ndarray:
     """Boxes as a float array [N, 5] (class_id, x0, y0, x1, y1); accepts tensors, arrays and lists of tuples."""
-    if isinstance(boxes, Tensor):
-        arr = boxes.detach().cpu().numpy()
-    else:
-        arr = np.asarray(list(boxes) if not isinstance(boxes, np.ndarray) else boxes, dtype=np.float64)
-    arr = np.asarray(arr, dtype=np.float64)
+    try:
+        arr = boxes.detach().cpu().numpy() if isinstance(boxes, Tensor) else np.asarray(list(boxes), dtype=float)
+        arr = np.asarray(arr, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"boxes must be numbers (class_id, x0, y0, x1, y1) per row: {err}") from None
     if arr.size == 0:
         return np.zeros((0, 5))
     if arr.ndim != 2 or arr.shape[1] != 5:
         raise ValueError(
             f"boxes must have shape [N, 5] = (class_id, x0, y0, x1, y1) per row, got shape {tuple(arr.shape)}"
         )
+    if not np.isfinite(arr).all():
+        raise ValueError("boxes contain NaN or infinite values; give pixel coordinates")
     return arr
 
 
@@ -411,9 +413,10 @@ class BachGANGenerator(nn.Module, HubMixin):
 
     Example::
 
-        G = BachGANGenerator(get_config("tiny_test")).eval()
-        L = rasterize_box_batch([[(3, 4, 4, 20, 20)]], 6, 32, 32)         # [1, 6, 32, 32]
-        image, seg_logprob = G(L, retrieved)                                # retrieved [1, 3, 6, 32, 32]
+        G = BachGANGenerator(get_config("tiny_test")).eval()               # 12 classes, 32x32
+        L = rasterize_box_batch([[(11, 4, 4, 20, 20)]], 12, 32, 32)        # a car box -> [1, 12, 32, 32]
+        image, seg_logprob = G(L, retrieved)                                # retrieved [1, 3, 12, 32, 32]
+        S = G.fuse(L, retrieved); image, _ = G.decode(S, with_seg=False)   # the same, in two stages
     """
 
     def __init__(self, config: BachGANConfig) -> None:
@@ -501,7 +504,8 @@ class BachGANGenerator(nn.Module, HubMixin):
     def fold_spectral_norm(self) -> "BachGANGenerator":
         """Replace each spectrally normalised weight by W / sigma (computed from the stored u, v) for inference.
 
-        The result is a plain conv: no per-call sigma, identical outputs in eval mode. Not reversible.
+        The result is a plain conv: no per-call sigma, identical outputs in eval mode. Not reversible, and the
+        folded state_dict (``X.weight``) no longer matches the class: fold after loading, never before saving.
         """
         was_training = self.training
         self.eval()
