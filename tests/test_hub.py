@@ -228,6 +228,7 @@ class _Evil:
         return (Path.touch, (Path(self.path),))
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")  # the legacy pickle below uses protocol 4
 def test_pickle_with_code_is_refused_and_nothing_runs(tmp_path):
     marker = tmp_path / "pwned"
     evil = tmp_path / "evil.pth"
