@@ -54,6 +54,20 @@ def _cmd_data_preview(args: argparse.Namespace) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
+    if args.model == "backbone":  # the offline feature backbone has its own (supervised) recipe
+        from synthkit import backbones
+
+        argv = ["train", "--out", args.out or "runs/backbone"]
+        for item in args.set or []:
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise UserError(f"--set expects KEY=VALUE, got {item!r}")
+            argv += [f"--{key.replace('_', '-')}", value]
+        if args.dry_run:
+            print("python -m synthkit.backbones " + " ".join(argv))
+            return
+        backbones.main(argv)
+        return
     from synthkit.train import run_train
 
     run_train(args.model, args.preset, args.set or [], steps=args.steps, out=args.out, dry_run=args.dry_run)
@@ -134,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=_cmd_data_preview)
 
     s = sub.add_parser("train", help="train a model with the one synthkit loop")
-    s.add_argument("model", help="smis, bachgan, pyramid or toy")
+    s.add_argument("model", help="smis, bachgan, pyramid, toy, or backbone (the offline feature backbone)")
     s.add_argument("--preset", default="tiny_test", help="config preset of the model (see the model file)")
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one config field (repeatable)")
     s.add_argument("--steps", type=int, default=None, help="number of training steps")

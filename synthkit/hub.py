@@ -41,7 +41,8 @@ CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 CARD_NAME = "README.md"
 CLASS_KEY = "synthkit_class"  # "synthkit.models.<module>:<Class>" in config.json
-_CLASS_RE = re.compile(r"^synthkit\.models(\.[A-Za-z_][A-Za-z0-9_]*)+:[A-Za-z_][A-Za-z0-9_]*$")
+# Only synthkit's own model modules (and the feature backbones) may be named in a checkpoint's config.json.
+_CLASS_RE = re.compile(r"^synthkit\.(models(\.[A-Za-z_][A-Za-z0-9_]*)+|backbones):[A-Za-z_][A-Za-z0-9_]*$")
 _REPO_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 __all__ = [
@@ -421,7 +422,7 @@ def resolve_class(name: str, where: str | Path = "config.json") -> type:
     if not isinstance(name, str) or not _CLASS_RE.match(name):
         raise CheckpointError(
             f"{where}: refused {CLASS_KEY}={name!r}: only classes under synthkit.models "
-            "('synthkit.models.<module>:<Class>') can be built from a checkpoint"
+            "('synthkit.models.<module>:<Class>') or synthkit.backbones can be built from a checkpoint"
         )
     module_name, class_name = name.split(":")
     try:

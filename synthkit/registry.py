@@ -124,3 +124,11 @@ register(
     sha256="3fd5cf85ba789aba8503e0ee00511696b3c99454635c93fac8ddb7c5e3cedd03",
     description="tiny unconditional DCGAN, 32x32 Toyscapes, 3000 steps of synthkit.train on CPU (loop demo)",
 )
+
+register(
+    "backbone-toyscapes",
+    paper="backbone",
+    folder="backbone-toyscapes",
+    sha256="1179701b6dcf439a71613e7d92e8559083dd4c37a666c1a0200df4858c70024d",
+    description="offline VGG-like feature backbone (scene classes + segmentation), Toyscapes 64/128; mIoU 0.90 @128",
+)
