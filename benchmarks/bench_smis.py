@@ -7,6 +7,7 @@ with the official one (max abs diff), and ``--official-seconds`` (the median tha
 thread count) gives the speed-up.
 
     python benchmarks/bench_smis.py [--dump /tmp/df.safetensors --official-seconds 8.6] [--runs 3] [--threads 2]
+    python benchmarks/bench_smis.py --dump /tmp/df.safetensors --official-log before.log --official-log after.log
 
 Prints a table and writes benchmarks/results/smis.md and smis.json.
 """
@@ -61,6 +62,14 @@ def bench_model(name: str, model: GroupDNet, seg: torch.Tensor, z: torch.Tensor,
     }
 
 
+def _official_median(path: str) -> float:
+    """The median from the last line of official-smis-time: 'official smis 256 ngf N: median S s (min, max)'."""
+    for line in reversed(Path(path).read_text().splitlines()):
+        if "median" in line:
+            return float(line.split("median")[1].split()[0])
+    raise ValueError(f"{path}: no 'median' line; is it the output of official-smis-time?")
+
+
 def _df_seg(size: int, seed: int = 0) -> torch.Tensor:
     label = torch.randint(0, 8, (1, size // 16, size // 16), generator=torch.Generator().manual_seed(seed))
     label = label.repeat_interleave(16, 1).repeat_interleave(16, 2)
@@ -71,12 +80,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dump", default=None, help="official-smis-time --dump file (DeepFashion, paper size)")
     ap.add_argument("--official-seconds", type=float, default=None, help="median the official tool printed")
+    ap.add_argument(
+        "--official-log", action="append", default=[],
+        help="a saved output of official-smis-time (repeat to bracket this run; the mean of their medians is used)",
+    )
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--skip-paper-size", action="store_true")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.official_log:
+        medians = [_official_median(p) for p in args.official_log]
+        args.official_seconds = statistics.mean(medians)
+        print(f"official medians from logs: {medians} -> {args.official_seconds:.2f} s")
     torch.manual_seed(0)
     rows = []
 

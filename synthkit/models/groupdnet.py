@@ -443,6 +443,8 @@ class GroupDNetGenerator(nn.Module):
             raise ValueError("norm_cache was computed in another train/eval mode; recompute it after .train()/.eval()")
         elif len(norm_cache.params) != len(self.blocks):
             raise ValueError("norm_cache was computed by a different generator")
+        elif seg is not None and tuple(seg.shape[1:]) != tuple(norm_cache.seg_shape[1:]):
+            raise ValueError(f"seg {tuple(seg.shape)} does not match the seg of norm_cache {norm_cache.seg_shape}")
 
         z_flat = latent_to_official(z).contiguous(memory_format=MEMORY_FORMAT)  # [B, 8C, h, w], NHWC
         x = self.fc(z_flat)  # [B, block_channels[0], h, w]
