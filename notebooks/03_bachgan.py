@@ -126,7 +126,8 @@ def show_row(panels: dict, size: float = 2.6, name: str | None = None, suptitle:
     for ax, (title, im) in zip(axes[0], panels.items()):
         ax.imshow(im, interpolation="nearest", cmap="gray")  # cmap: for single-channel panels
         ax.set_title(title, fontsize=9)
-        ax.axis("off")
+        ax.set_xticks([])
+        ax.set_yticks([])
     if suptitle:
         fig.suptitle(suptitle, fontsize=10)
     if name:
@@ -718,7 +719,10 @@ if CITYSCAPES_ROOT:
                              size=(32, 64), meta={"source": "cityscapes gtFine train"})
     print(f"memory of {len(city_index)} Cityscapes maps on a {city_index.grid} grid")
     if CONVERTED:
-        city = load_bachgan(CONVERTED, index_path="city_index.safetensors")
+        # max_boxes: the pipeline refuses more boxes than the bundled model's training scenes had (16); a Cityscapes
+        # street can hold dozens of instances, so build the pipeline by hand with a higher limit
+        G_city = synthkit.load(CONVERTED).fold_spectral_norm().eval()
+        city = BachGANPipeline(G_city, city_index, max_boxes=128)
         val = sorted(Path(CITYSCAPES_ROOT, "gtFine", "val").glob("*/*_gtFine_instanceIds.png"))[0]
         inst = np.asarray(Image.open(val).resize((512, 256), Image.NEAREST))
         out = city.layout_to_image(cityscapes_boxes(inst), seed=0)
