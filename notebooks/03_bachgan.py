@@ -176,10 +176,10 @@ plt.show()
 # which the boxes do not give. That is what retrieval will supply.
 #
 # **A quirk of the official code, explained.** The official loader keeps a running label map: for each box in turn
-# it fills the box with its class in that map, then scatters the *whole map* into the one-hot tensor, adding to what
-# is already there. After the first box, channel 0 is on everywhere outside box 1, and later scatters only add. So
-# officially channel 0 is "outside the **first** box" (the box whose instance id sorts first), and an image without
-# boxes gets an all-zero layout. synthkit marks the pixels covered by no box instead (`no_box="uncovered"`), and
+# it fills the box with its class in that map (starting from all zeros), then scatters the *whole map* into the
+# one-hot tensor: every pixel switches on the channel of its current value, and nothing is ever switched off. After
+# the first box, channel 0 is on everywhere outside box 1, and it stays on. So officially channel 0 means "outside
+# the **first** box" (the box whose instance id sorts first), and an image without boxes gets an all-zero layout. synthkit marks the pixels covered by no box instead (`no_box="uncovered"`), and
 # keeps the official behaviour one argument away, e.g. for converted official weights:
 
 # %%
