@@ -29,6 +29,7 @@ log = logging.getLogger("synthkit.demos")
 TABS: list[tuple[str, str]] = [
     ("Toyscapes explorer", "demos.toyscapes_explorer"),
     ("Layout to image (BachGAN)", "demos.layout_to_image"),
+    ("Style morphing (SMIS)", "demos.style_morphing"),
 ]
 
 TITLE = "synthkit: CVPR 2020 image synthesis, hands on"
