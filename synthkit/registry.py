@@ -132,3 +132,12 @@ register(
     sha256="1179701b6dcf439a71613e7d92e8559083dd4c37a666c1a0200df4858c70024d",
     description="offline VGG-like feature backbone (scene classes + segmentation), Toyscapes 64/128; mIoU 0.90 @128",
 )
+
+register(
+    "bachgan-toyscapes",
+    paper="bachgan",
+    folder="bachgan-toyscapes",
+    sha256="235174e4e00e9e199facddea5e331989f7c454e71cd7c43ee1c67e1206a49904",
+    description="BachGAN (SPADE + background retrieval, K=3) trained 1000 steps on Toyscapes 64x64 boxes; "
+    "retrieval memory of 2000 train maps bundled",
+)
