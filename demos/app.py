@@ -30,6 +30,7 @@ TABS: list[tuple[str, str]] = [
     ("Toyscapes explorer", "demos.toyscapes_explorer"),
     ("Layout to image (BachGAN)", "demos.layout_to_image"),
     ("Style morphing (SMIS)", "demos.style_morphing"),
+    ("Semantic inpainting (Semantic Pyramid)", "demos.semantic_inpainting"),
 ]
 
 TITLE = "synthkit: CVPR 2020 image synthesis, hands on"
