@@ -104,7 +104,8 @@ print(f"generator: {sum(p.numel() for p in pipe.G.parameters()):,} parameters")
 # %%
 from synthkit.registry import PRETRAINED_DIR
 
-card = (PRETRAINED_DIR / "bachgan-toyscapes" / "README.md").read_text()
+card_path = PRETRAINED_DIR / "bachgan-toyscapes" / "README.md"
+card = card_path.read_text() if card_path.is_file() else "(this install has no model card for the bundled model)"
 print("\n".join(line for line in card.splitlines() if line.startswith("- ")) or card[:600])
 
 # %% [markdown]
@@ -404,14 +405,17 @@ save_fig(fig, "08_held_out_layouts")
 plt.show()
 
 # %% [markdown]
+# The bundled model is small (1.9M parameters) and was trained briefly on a CPU, so expect noisy textures. Look at
+# the coarse structure instead: sky on top, ground below, blobs of object colour at the boxes, and a palette that
+# changes with the kind of scene the boxes suggest.
+#
 # **One set of boxes, several backgrounds.** BachGAN has no noise input; the variety comes from *which* layouts are
 # retrieved. `seed=0` fuses the best 3; other seeds fuse 3 of the top 6. Boxes drawn by hand this time (names work
 # as classes):
 
 # %%
-my_boxes = [("building", 4, 12, 22, 40), ("building", 40, 8, 60, 40), ("tree", 24, 22, 36, 42),
-            ("car", 20, 44, 40, 54)]
-seeds = [0, 1, 4, 7]  # four seeds that draw four different sets of 3 of the top 6
+my_boxes = [("tree", 46, 26, 58, 48), ("car", 20, 46, 42, 56)]
+seeds = [0, 1, 2, 4]  # four seeds that draw four different sets of 3 of the top 6
 fig, axes = plt.subplots(K + 1, len(seeds), figsize=(2.3 * len(seeds), 2.3 * (K + 1) + 0.4))
 for col, seed in enumerate(seeds):
     out = pipe.layout_to_image(my_boxes, seed=seed)
@@ -438,13 +442,13 @@ from synthkit.widgets import seed_slider, to_png
 
 
 def show_car(car_x: int, seed: int) -> None:
-    out = pipe.layout_to_image(my_boxes[:3] + [("car", car_x, 44, car_x + 20, 54)], seed=seed)
+    out = pipe.layout_to_image([my_boxes[0], ("car", car_x, 46, car_x + 22, 56)], seed=seed)
     print("retrieved maps", out.retrieved_indices.tolist(), "pooled IoU", np.round(out.retrieved_scores, 3).tolist())
     row = np.concatenate([out.layout_colors(), out.retrieved_colors()[0], out.image], axis=1)  # [H, 3W, 3]
     display(ipywidgets.Image(value=to_png(np.kron(row, np.ones((3, 3, 1), np.uint8))), width=3 * 3 * W))
 
 
-car_slider = ipywidgets.IntSlider(value=20, min=0, max=W - 20, description="car x", continuous_update=False)
+car_slider = ipywidgets.IntSlider(value=20, min=0, max=W - 22, description="car x", continuous_update=False)
 out_widget = ipywidgets.interactive_output(show_car, {"car_x": car_slider, "seed": seed_slider(value=0, max=9)})
 display(car_slider, out_widget)
 
@@ -464,7 +468,7 @@ display(car_slider, out_widget)
 # * Adam (0, 0.9), lr_G 1e-4, lr_D 4e-4 (TTUR).
 #
 # The run is tiny (fast mode: 20 steps on 64 scenes). Expect colour blobs where objects go, not scenes: the bundled
-# model needed ~1,400 steps on 2,000 scenes.
+# model was trained for 1,000 steps on 2,000 scenes (see its model card in section 1).
 
 # %%
 import dataclasses
