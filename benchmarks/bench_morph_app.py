@@ -1,0 +1,191 @@
+"""Tick latency of the style-morphing app (SMIS / GroupDNet) on CPU: is the slider live?
+
+    python benchmarks/bench_morph_app.py [--ticks 60] [--threads 2,1] [--model smis-toyscapes] [--no-endpoint]
+
+Target (issue): p50 <= 30 ms and p95 <= 60 ms per slider tick on 2 cores at the bundled resolution (>= 128x128),
+generator only. During a morph the label map is fixed, so ``Morpher`` runs every CG-Norm's label-map branch once
+(``precompute_norm_params``) and a tick runs only the code path: z(t) -> fc -> res-blocks with cached
+(scale, shift) -> image. Rows, over a sweep of t in [0, 1] on held-out Toyscapes maps, one call at a time:
+
+1. ``full forward``: G(z, seg) with no cache (what a tick would cost without it);
+2. ``morpher build``: the label-map branches, once per (map, styles, class);
+3. ``tick, generator only``: ``Morpher.tensor(t)`` (the target's measure);
+4. ``tick, uint8 frame``: ``Morpher(t)`` (+ the conversion the app sends);
+5. ``/morph_tick`` end to end: the app's endpoint through ``gradio_client`` on loopback (adds Gradio's round trip
+   and the PNG encoding; one session, so the Morpher is reused as in the browser).
+
+Also checks that the cached tick equals the uncached forward (max |diff| over the sweep). Writes
+benchmarks/results/bench_morph_app.{md,json}. The machine is shared: the 1-min load average is recorded; compare
+numbers only within one run. Without the bundled model (while it trains) ``--model`` falls back to the
+``toyscapes128`` preset with random weights: same architecture, so the same speed; the table says so.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+RESULTS = ROOT / "benchmarks" / "results"
+TARGET_P50_MS, TARGET_P95_MS = 30.0, 60.0
+
+
+def stats(ms: list[float]) -> dict[str, float]:
+    a = np.asarray(ms)
+    return {"calls": len(a), "p50_ms": float(np.percentile(a, 50)), "p95_ms": float(np.percentile(a, 95)),
+            "max_ms": float(a.max()), "mean_ms": float(a.mean())}
+
+
+def timed(fn, args_list, warmup: int = 3) -> list[float]:
+    for a in args_list[:warmup]:
+        fn(*a)
+    out = []
+    for a in args_list:
+        t = time.perf_counter()
+        fn(*a)
+        out.append(1e3 * (time.perf_counter() - t))
+    return out
+
+
+def resolve_model(name: str | None) -> tuple[str, str]:
+    """(name or folder to load, description). Falls back to a random toyscapes128 GroupDNet in a temp folder."""
+    from synthkit.pipelines.smis import DEFAULT_MODEL, load_smis
+
+    name = name or os.environ.get("SYNTHKIT_SMIS_MODEL") or DEFAULT_MODEL
+    try:
+        load_smis(name)
+        return name, name
+    except Exception as exc:  # noqa: BLE001 - not trained / registered yet
+        from synthkit.models.groupdnet import GroupDNet, GroupDNetConfig
+
+        print(f"cannot load {name!r} ({type(exc).__name__}: {exc}); using toyscapes128 with random weights")
+        torch.manual_seed(0)
+        folder = Path(tempfile.mkdtemp(prefix="bench_morph_")) / "toyscapes128-random"
+        GroupDNet(GroupDNetConfig.from_preset("toyscapes128")).eval().save_pretrained(folder)
+        return str(folder), "toyscapes128 preset, RANDOM weights (bundled model not available)"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--ticks", type=int, default=60, help="slider positions per measure")
+    p.add_argument("--maps", type=int, default=3, help="held-out label maps (one morph each)")
+    p.add_argument("--threads", default="2,1", help="torch thread counts, comma-separated (target: 2 cores); "
+                   "the endpoint runs with the first")
+    p.add_argument("--model", default=None, help="registry name or folder (default $SYNTHKIT_SMIS_MODEL or the "
+                   "bundled smis-toyscapes)")
+    p.add_argument("--no-endpoint", action="store_true", help="skip the gradio_client measure")
+    args = p.parse_args(argv)
+    threads = [int(t) for t in str(args.threads).split(",") if t.strip()]
+
+    from synthkit.data.toyscapes import ToyscapesDataset
+    from synthkit.pipelines.smis import load_smis
+
+    model_ref, model_desc = resolve_model(args.model)
+    pipe = load_smis(model_ref)
+    H, W = pipe.image_size
+    data = ToyscapesDataset(size=H, length=args.maps, split="test", seed=0)
+    labels = [data.sample(i).label for i in range(args.maps)]
+    ts = [float(t) for t in np.linspace(0.0, 1.0, max(args.ticks // args.maps, 2))]
+    load0 = os.getloadavg()[0]
+
+    rows: list[dict] = []
+    max_diff = 0.0
+    for n in threads:
+        torch.set_num_threads(n)
+        full, build, tick_g, tick_u8 = [], [], [], []
+        for i, label in enumerate(labels):
+            z_a, z_b = pipe.random_latent(2 * i), pipe.random_latent(2 * i + 1)
+            c = int(np.bincount(label.ravel()).argmax())
+            seg = pipe.seg_from_label(label)
+            build += timed(lambda: pipe.morpher(label, z_a, z_b, cls=c), [()] * 3, warmup=1)
+            morpher = pipe.morpher(label, z_a, z_b, cls=c)
+            full += timed(lambda t: pipe.generate(morpher.latent(t), seg), [(t,) for t in ts[::4]], warmup=1)
+            tick_g += timed(morpher.tensor, [(t,) for t in ts])
+            tick_u8 += timed(morpher, [(t,) for t in ts])
+            for t in (0.0, 0.37, 1.0):  # the cache changes nothing: same output as the uncached forward
+                diff = (morpher.tensor(t) - pipe.generate(morpher.latent(t), seg)).abs().max().item()
+                max_diff = max(max_diff, diff)
+        for measure, ms in (("full forward, no cache", full), ("morpher build (label-map branches)", build),
+                            ("tick, generator only", tick_g), ("tick, uint8 frame", tick_u8)):
+            rows.append({"measure": measure, "threads": n, **stats(ms)})
+
+    if not args.no_endpoint:
+        rows.append({"measure": "/morph_tick end to end (gradio_client)", "threads": threads[0],
+                     **stats(endpoint_ticks(model_ref, threads[0], ts, len(labels)))})
+    load1 = os.getloadavg()[0]
+
+    target_rows = [r for r in rows if r["measure"] == "tick, generator only" and r["threads"] == 2]
+    verdict = "not measured with 2 threads"
+    if target_rows:
+        r = target_rows[0]
+        met = r["p50_ms"] <= TARGET_P50_MS and r["p95_ms"] <= TARGET_P95_MS and min(H, W) >= 128
+        verdict = (f"**{'met' if met else 'NOT met'}** (p50 {r['p50_ms']:.1f} ms, p95 {r['p95_ms']:.1f} ms at "
+                   f"{H}x{W}, generator only, 2 threads)")
+    meta = {
+        "command": "python benchmarks/bench_morph_app.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "model": model_desc, "image_size": [H, W], "torch": torch.__version__, "cpus": os.cpu_count(),
+        "machine": platform.machine(), "load_start": load0, "load_end": load1,
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cache_max_abs_diff": max_diff,
+        "target": {"p50_ms": TARGET_P50_MS, "p95_ms": TARGET_P95_MS}, "verdict": verdict,
+    }
+    write(rows, meta)
+    return 0
+
+
+def endpoint_ticks(model_ref: str, n_threads: int, ts: list[float], n_maps: int) -> list[float]:
+    """Latency of ``/morph_tick`` through gradio_client, one session, after ``/morph_example`` set it up."""
+    os.environ["SYNTHKIT_SMIS_MODEL"] = model_ref
+    torch.set_num_threads(n_threads)
+    from gradio_client import Client
+
+    from demos import style_morphing as app
+
+    app.get_pipeline.cache_clear()
+    demo = app.build_demo()
+    _, url, _ = demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(url, verbose=False)
+        out: list[float] = []
+        for i in range(min(n_maps, app.N_EXAMPLES)):
+            client.predict(i, None, "seed", 2 * i, 0, "seed", 2 * i + 1, 0, 0.0, api_name="/morph_example")
+            out += timed(lambda t: client.predict(t, api_name="/morph_tick"), [(t,) for t in ts])
+        return out
+    finally:
+        demo.close()
+
+
+def write(rows: list[dict], meta: dict) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "bench_morph_app.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
+    H, W = meta["image_size"]
+    lines = [
+        "# Style-morphing app (SMIS) tick latency, CPU", "",
+        f"`{meta['command'].strip()}`; model: {meta['model']} at {H}x{W}; held-out Toyscapes maps, a sweep of t in "
+        "[0, 1] morphing each map's largest class, one call at a time after warm-up calls.",
+        f"Machine: {meta['machine']}, {meta['cpus']} CPUs shared with other jobs (1-min load average "
+        f"{meta['load_start']:.1f} at start, {meta['load_end']:.1f} at end), torch {meta['torch']}; {meta['date']}.",
+        "",
+        "| measure | threads | calls | p50 ms | p95 ms | max ms | mean ms |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(f"| {r['measure']} | {r['threads']} | {r['calls']} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | "
+                     f"{r['max_ms']:.1f} | {r['mean_ms']:.1f} |")
+    lines += ["", f"Cached tick vs uncached forward: max |diff| = {meta['cache_max_abs_diff']:.1e}.",
+              f"Target p50 <= {TARGET_P50_MS:.0f} ms, p95 <= {TARGET_P95_MS:.0f} ms per tick (generator only, "
+              f"2 cores, >= 128x128): {meta['verdict']}.", ""]
+    (RESULTS / "bench_morph_app.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
