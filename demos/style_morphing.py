@@ -473,7 +473,8 @@ def build_tab() -> None:
         with gr.Column(scale=1, min_width=320):
             example = gr.Dropdown(example_choices(), value=0, label="Toyscapes example (held-out label maps)",
                                   elem_id="morph-example")
-            with gr.Tab("Paint"):
+            # (no nested gr.Tab here: demos/app.py counts the Tabs of the whole app as its pages)
+            with gr.Group():
                 canvas = gr.ImageEditor(
                     editor_value(label0), type="numpy", image_mode="RGBA", format="png", sources=("upload",),
                     brush=gr.Brush(colors=hexes, default_color=hexes[0], color_mode="fixed", default_size=6),
@@ -482,7 +483,7 @@ def build_tab() -> None:
                     elem_classes=["pixelated"],
                 )
                 canvas_btn = gr.Button("Use the painted map", elem_id="morph-canvas-apply")
-            with gr.Tab("Upload"):
+            with gr.Accordion("Upload a label map", open=False):
                 upload = gr.Image(type="filepath", sources=["upload"], image_mode=None,
                                   label="Upload a label map (palette colours, or an index PNG of class ids)",
                                   elem_id="morph-upload")

@@ -268,6 +268,8 @@ def test_standalone_demo_events(app):
     assert any(isinstance(demo.blocks[b], gr.Slider) and ev == "change" for b, ev in tick.targets)
     states = [b for b in demo.blocks.values() if isinstance(b, gr.State)]
     assert len(states) == 1 and states[0].value is None  # per-session Morpher, never a shared one
+    # demos/app.py takes every gr.Tab of the app for one of its pages: a tab must not open Tabs of its own
+    assert not any(isinstance(b, gr.Tab) for b in demo.blocks.values())
 
 
 def test_app_has_the_tab():
