@@ -35,8 +35,17 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
-from demos.common import editor_mask, launch_kwargs, notes_markdown, on_gpu, read_image_upload, user_errors
-from synthkit.pipelines.pyramid import PyramidPipeline, PyramidResult, load_pyramid
+from demos.common import (
+    MAX_UPLOAD_PIXELS,
+    editor_mask,
+    launch_kwargs,
+    notes_markdown,
+    on_gpu,
+    read_image_upload,
+    user_errors,
+)
+from synthkit.pipelines.pyramid import PyramidPipeline, PyramidResult, load_pyramid, to_image_tensor, to_mask_tensor
+from synthkit.viz import to_uint8
 
 MODEL_ENV = "SYNTHKIT_PYRAMID_MODEL"
 DISPLAY_SIZE = 256  # pixels of the editor's canvas and of the shown results
@@ -187,18 +196,14 @@ def tint_region(image: np.ndarray, mask: np.ndarray, alpha: float = 0.55) -> np.
 
 def _resize_mask_to(mask: np.ndarray, size: int) -> np.ndarray:
     """Bool mask [h, w] -> [size, size] after the pipeline's centre crop, for the input view only."""
-    from synthkit.pipelines.pyramid import to_mask_tensor
-
     t, _ = to_mask_tensor(mask, mask.shape[:2], size)
     return t[0, 0].numpy() > 0.5
 
 
 def _shown_input(pipe: PyramidPipeline, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """The model-resolution image the pipeline saw, with the region tinted."""
-    from synthkit.pipelines.pyramid import _to_uint8, to_image_tensor
-
-    x, _ = to_image_tensor(image, pipe.image_size)
-    return tint_region(_to_uint8(x), _resize_mask_to(mask, pipe.image_size))
+    x, _ = to_image_tensor(image, pipe.image_size)  # [1, 3, S, S], cropped / resized / converted as the model saw it
+    return tint_region(to_uint8(x[0]), _resize_mask_to(mask, pipe.image_size))
 
 
 def _editor_parts(editor: Any, pipe: PyramidPipeline, notes: list[str], what: str) -> tuple[np.ndarray, np.ndarray]:
@@ -211,6 +216,9 @@ def _editor_parts(editor: Any, pipe: PyramidPipeline, notes: list[str], what: st
     raw = _as_uint8_array(editor["background"], what)
     if raw.ndim not in (2, 3) or min(raw.shape[:2]) < 2:
         raise ValueError(f"The {what} of shape {raw.shape} is not an image.")
+    if raw.shape[0] * raw.shape[1] > MAX_UPLOAD_PIXELS:
+        raise ValueError(f"The {what} is {raw.shape[1]}×{raw.shape[0]} pixels, larger than this demo accepts "
+                         f"({MAX_UPLOAD_PIXELS / 1e6:.0f} megapixels): downscale it first.")
     image = model_input(raw, pipe, notes, what)
     painted = editor_mask(editor, size=raw.shape[:2])
     if painted is None:
@@ -259,8 +267,6 @@ def _composite(pipe: PyramidPipeline, background: np.ndarray, obj: np.ndarray, m
 @user_errors
 def composite_event(background: Any, object_editor: Any, level: Any, seed: Any) -> tuple[np.ndarray, np.ndarray, str]:
     """Background file, editor value (object image + painted object), level, seed -> (cut and paste, result, notes)."""
-    from synthkit.pipelines.pyramid import _to_uint8, to_image_tensor, to_mask_tensor
-
     pipe = get_pipeline()
     name, seed_i = level_name(level, pipe), _seed(seed)
     notes: list[str] = []
@@ -275,7 +281,7 @@ def composite_event(background: Any, object_editor: Any, level: Any, seed: Any) 
     b, _ = to_image_tensor(bg, S)
     o, _ = to_image_tensor(obj, S)
     m, _ = to_mask_tensor(mask, mask.shape[:2], S)
-    pasted = _to_uint8((1 - m) * b + m * o)
+    pasted = to_uint8(((1 - m) * b + m * o)[0])  # x = (1 - M) * background + M * object
     return pasted, result.image, _result_notes(result, pipe, notes)
 
 
