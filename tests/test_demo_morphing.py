@@ -122,6 +122,19 @@ def test_ticks_equal_the_uncached_forward_and_move_only_the_class_code(app, pipe
     assert not np.array_equal(frames[0], frames[2])
 
 
+def test_ticks_reuse_the_label_map_cache(app, pipe, monkeypatch):
+    """The label-map branches run once per setup, never per tick."""
+    *_, session = app.morph_example(0, None, *SEEDS, 0.0)
+    calls = []
+    original = pipe.model.G.precompute_norm_params
+    monkeypatch.setattr(pipe.model.G, "precompute_norm_params", lambda seg: calls.append(1) or original(seg))
+    for t in np.linspace(0, 1, 5):
+        app.morph_tick(float(t), session)
+    assert calls == []
+    app.morph_styles(pipe.class_names[session.cls], *SEEDS, 0.0, session)  # a new setup builds it once
+    assert calls == [1]
+
+
 def test_tick_without_a_session_uses_the_default_one(app, pipe):
     image, session = app.morph_tick(0.5, None)
     d = app.default_session()
