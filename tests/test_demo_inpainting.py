@@ -268,6 +268,32 @@ def test_app_has_the_tab():
     assert ("Semantic inpainting (Semantic Pyramid)", "demos.semantic_inpainting") in full.TABS
 
 
+def test_the_bundled_model_serves_the_app(monkeypatch):
+    """With no override the app loads the bundled pyramid-toyscapes (64x64), and its level slider means something:
+    a hole refilled from conv1 stays closer to the input than one refilled from fc8."""
+    from synthkit import registry
+
+    if not (registry.PRETRAINED_DIR / "pyramid-toyscapes" / "config.json").is_file():
+        pytest.skip("the bundled pyramid-toyscapes checkpoint is not in this install")
+    monkeypatch.delenv(app.MODEL_ENV, raising=False)
+    app.get_pipeline.cache_clear()
+    app.example_images.cache_clear()
+    try:
+        pipe = app.get_pipeline()
+        assert pipe.image_size == 64 and app.display_scale(pipe) == 4
+        errors = {1: [], 7: []}
+        for name, small in list(app.example_images().items())[:4]:
+            editor = _editor(_rgba(app.enlarge(small, 4)), [_layer((256, 256), (96, 224, 32, 224))])
+            for level in errors:
+                shown, result, notes = app.inpaint_event(editor, level, 0)
+                assert result.shape == (64, 64, 3) and notes == "", notes
+                errors[level].append(np.abs(result[24:56, 8:56].astype(float) - small[24:56, 8:56]).mean())
+        assert np.mean(errors[1]) < np.mean(errors[7]), errors
+    finally:
+        app.get_pipeline.cache_clear()
+        app.example_images.cache_clear()
+
+
 # ---------------------------------------------------------------------------------------------------------- level 2
 @pytest.fixture(scope="module")
 def client(launch_blocks, pipe):
