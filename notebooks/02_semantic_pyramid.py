@@ -135,9 +135,17 @@ inverted = {level: invert(level, INV_STEPS) for level in ("conv1", "conv3", "con
 show_row([x_ref, *inverted.values()], ["reference", *[f"inverted from {k}" for k in inverted]], "01_feature_inversion")
 
 # %% [markdown]
-# conv1 comes back nearly exactly; the deeper the level, the less the result looks like anything, although its
-# features match. Two runs of the inversion from `fc8` (different noise) give two different noise images with the
-# same 6 scene scores: the inverse is not unique, and plain optimisation picks an arbitrary one.
+# conv1 comes back recognisably; the deeper the level, the less the result looks like anything, although its
+# features match. Run the inversion from `fc8` again from other noise: a different noise image with (almost) the
+# same 6 scene scores. The inverse is not unique, and plain optimisation picks an arbitrary one.
+
+# %%
+again = invert("fc8", INV_STEPS, seed=1)
+with torch.no_grad():
+    for label, x in (("reference", x_ref), ("inversion, noise 0", inverted["fc8"]), ("inversion, noise 1", again)):
+        print(f"fc8 of {label:18s}", np.round(backbone.classify(x)[0].numpy(), 2))
+print(f"mean |pixel difference| between the two inversions: {(inverted['fc8'] - again).abs().mean():.3f} "
+      "(on a [-1, 1] scale)")
 #
 # The Semantic Pyramid answer: learn a **generator** `G(phi, m, z)` whose outputs are *natural* images (an
 # adversarial loss), that reproduce the given features (a reconstruction loss through the same frozen classifier),
