@@ -350,9 +350,15 @@ def morph_styles(cls: Any, source_a: Any, seed_a: Any, photo_a: Any, source_b: A
 
 
 @user_errors
-def morph_tick(t: Any, session: MorphSession | None = None) -> tuple[np.ndarray, MorphSession]:
-    """One slider position -> (frame uint8 [H, W, 3], session). Only the generator's code path runs."""
-    session = session or default_session()
+def morph_tick(t: Any, session: MorphSession | None = None) -> tuple[np.ndarray, Any]:
+    """One slider position -> (frame uint8 [H, W, 3], state). Only the generator's code path runs.
+
+    The state is written back only when this tick created the (default) session: a tick that overlaps a resample
+    or mixture click must not put the older session back over the newer one.
+    """
+    if session is not None:
+        return session.frame(_t(t)), gr.skip()
+    session = default_session()
     return session.frame(_t(t)), session
 
 
