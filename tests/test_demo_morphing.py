@@ -404,3 +404,37 @@ def test_browser_slider_morphs_the_image(url, browser_page, artifacts_dir):
     assert value > 0.9, value
     assert before.shape == after.shape and np.abs(before.astype(int) - after.astype(int)).mean() > 1.0
     assert browser_page.errors == [], browser_page.errors
+
+
+@pytest.mark.browser
+def test_browser_painting_with_the_palette_brush_reaches_the_model(url, app, pipe, browser_page, artifacts_dir):
+    """Brush (its default colour is the first class, sky) across the lower part of the map, then 'Use the painted
+    map': the label map the model gets has sky there. Guards against the ImageEditor regressions (ECOSYSTEM.md)."""
+    page = browser_page.page
+    page.goto(url)
+    label_img = page.locator("#morph-label img")
+    label_img.wait_for(state="visible", timeout=60_000)
+    page.wait_for_timeout(1000)
+    src0 = label_img.get_attribute("src")
+    page.locator("#morph-canvas button[aria-label=Brush]").click()
+    bb = page.locator("#morph-canvas canvas").last.bounding_box()
+    y = bb["y"] + bb["height"] * 0.8
+    page.mouse.move(bb["x"] + bb["width"] * 0.3, y)
+    page.mouse.down()
+    for f in np.linspace(0.3, 0.7, 12):  # a slow stroke: the editor samples pointer moves
+        page.mouse.move(bb["x"] + bb["width"] * f, y)
+        page.wait_for_timeout(30)
+    page.mouse.up()
+    page.locator("#morph-canvas-apply").click()
+    page.wait_for_function(
+        "(src) => { const i = document.querySelector('#morph-label img'); return i && i.src !== src; }", arg=src0)
+    page.screenshot(path=str(artifacts_dir / "demo_morphing_painted.png"), full_page=True)
+    used = np.asarray(Image.open(io.BytesIO(page.request.get(label_img.get_attribute("src")).body())).convert("RGB"))
+    before = app.example_sample(0).label
+    sky = pipe.palette.colors[0]
+    H = before.shape[0]
+    painted = (used == sky).all(-1) & (before != 0)  # newly sky
+    assert painted.sum() >= 4, "the stroke did not reach the label map"
+    rows = np.nonzero(painted)[0]
+    assert rows.min() >= H // 2, f"paint landed in rows {rows.min()}..{rows.max()}, expected the lower half"
+    assert browser_page.errors == [], browser_page.errors
