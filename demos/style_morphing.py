@@ -163,7 +163,7 @@ def _class_id(pipe: SMISPipeline, cls: Any, label: np.ndarray | None = None) -> 
     return c
 
 
-def _style(source: Any, seed: Any, photo: Any, which: str) -> tuple[Tensor, str]:
+def _style(source: StyleSource, seed: Any, photo: Any, which: str) -> tuple[Tensor, str]:
     """A style endpoint -> (latent [1, C, 8, h, w], description)."""
     pipe = get_pipeline()
     if source not in STYLE_SOURCES:
