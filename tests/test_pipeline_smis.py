@@ -270,6 +270,12 @@ def test_mocd_is_zero_for_a_perfectly_local_generator(lpips_offline):
     assert res["mcsd"].extra["samples_per_class"] == 3 and res["mcsd"].extra["mask_mode"] == "mask-image"
     assert res["mcsd"].backend.startswith("lpips-like") and not res["mcsd"].comparable_to_paper
     assert set(res["mcsd"].extra["per_class"]) == {"0", "1", "2", "3"}
+    # area normalisation: class 3 covers 22 of 32 columns of the second map only
+    share = 22 / 32
+    assert res["mcsd"].extra["per_class"]["3"] == pytest.approx(res["mcsd"].extra["raw_per_class"]["3"] / share)
+    raw = mcsd_mocd(_local_generator, _maps(), num_classes=C, latent_shape=LAT, lpips=lpips_offline,
+                    num_samples=3, seed=0, area_normalized=False)
+    assert raw["mcsd"].extra["per_class"] == res["mcsd"].extra["raw_per_class"]
 
 
 def test_leaky_generator_has_a_larger_ocd_ratio(lpips_offline):

@@ -19,6 +19,11 @@ The paper's text does not pin the protocol and the official repository has no me
   LPIPS of the two masked images; the unused official option is called "Mask LPIPS"). ``"spatial-map"`` (mask-
   weighted mean of the spatial LPIPS map) is available; it lets a change inside c leak outside through the
   network's receptive field, so its mOCD is an upper bound;
+* area normalisation (``area_normalized=True``, mask-image only): LPIPS averages over the whole image, so a
+  masked pair's distance scales with the region's share of the image; dividing by that share (HW / |M| inside,
+  HW / |1 - M| outside) makes CSD and OCD *mean changes per pixel of their region*, so that mOCD / mCSD compares
+  like with like (without it a class covering 5% of the image has a CSD 20x smaller than the same change
+  would give a class covering all of it). The raw values are kept in ``extra["raw_per_class"]``;
 * classes smaller than ``min_pixels`` in a map are skipped for that map (LPIPS of a handful of pixels is noise);
 * distance: ``synthkit.metrics.lpips.LPIPS`` ("auto": the ``lpips`` package, AlexNet v0.1, when its ImageNet trunk
   is cached; else the offline Toyscapes backbone's LPIPS-like distance, whose numbers are NOT comparable to the
@@ -90,30 +95,37 @@ def _generate_fn(model: Any) -> GenerateFn:
 
 @torch.no_grad()
 def class_diversity(generate: GenerateFn, seg: Tensor, z: Tensor, c: int, lpips: LPIPS, num_samples: int = 5,
-                    generator: torch.Generator | None = None, mode: MaskMode = "mask-image") -> tuple[float, float]:
+                    generator: torch.Generator | None = None, mode: MaskMode = "mask-image",
+                    area_normalized: bool = False) -> tuple[float, float]:
     """(CSD, OCD) of class c for one label map: K images that differ only in z_c, all pairs.
 
     seg [1, C, H, W] one-hot; z [1, C, 8, h, w] (the codes kept for the other classes).
+    area_normalized (mask-image): divide by the region's share of the image (mean change per region pixel).
     """
     K = num_samples
     zs = z.expand(K, *z.shape[1:]).clone()  # [K, C, 8, h, w]
     draw = torch.randn((K, *z.shape[2:]), generator=generator)
     zs[:, c] = draw.to(z.device, z.dtype)
     images = generate(zs, seg.expand(K, *seg.shape[1:]))  # [K, 3, H, W]
-    inside, outside = pairwise_region_distances(images, seg[0, c] > 0.5, lpips, mode)
-    return float(inside.mean()), float(outside.mean())
+    mask = seg[0, c] > 0.5
+    inside, outside = pairwise_region_distances(images, mask, lpips, mode)
+    csd, ocd = float(inside.mean()), float(outside.mean())
+    if area_normalized and mode == "mask-image":
+        share = float(mask.float().mean())  # |M| / HW
+        csd, ocd = csd / share, ocd / (1.0 - share)
+    return csd, ocd
 
 
 @torch.no_grad()
 def mcsd_mocd(model: Any, labels: Sequence[Any], num_classes: int | None = None, lpips: LPIPS | None = None,
               num_samples: int = 5, min_pixels: int = 16, mode: MaskMode = "mask-image",
               seed: int = 0, class_names: Sequence[str] | None = None,
-              latent_shape: Sequence[int] | None = None) -> dict[str, MetricResult]:
+              latent_shape: Sequence[int] | None = None, area_normalized: bool = True) -> dict[str, MetricResult]:
     """mCSD and mOCD of ``model`` over the label maps ``labels`` (integer arrays / tensors [H, W]).
 
     model: a GroupDNet, or ``G(z, seg) -> images`` with ``num_classes`` and ``latent_shape`` (C, K, h, w). Returns {"mcsd", "mocd",
     "ratio"} as ``MetricResult``s; ``ratio`` = mOCD / mCSD (how much of a class's change leaks to the rest, 0 ideal).
-    Per-class values are in ``extra["per_class"]``.
+    Per-class values are in ``extra["per_class"]`` (raw, not area-normalised: ``extra["raw_per_class"]``).
     """
     generate = _generate_fn(model)
     cfg = getattr(model, "config", None)
@@ -131,6 +143,7 @@ def mcsd_mocd(model: Any, labels: Sequence[Any], num_classes: int | None = None,
     g = torch.Generator().manual_seed(seed)
     csd: dict[int, list[float]] = {}
     ocd: dict[int, list[float]] = {}
+    raw: dict[int, list[tuple[float, float]]] = {}
     for label in labels:
         label = torch.as_tensor(np.asarray(label)).long()
         if label.dim() != 2:
@@ -142,6 +155,10 @@ def mcsd_mocd(model: Any, labels: Sequence[Any], num_classes: int | None = None,
             if counts[c] < min_pixels or counts[c] == label.numel():
                 continue  # too small to measure, or no "outside"
             s, o = class_diversity(generate, seg, z, c, lpips, num_samples, g, mode)
+            raw.setdefault(c, []).append((s, o))
+            if area_normalized and mode == "mask-image":
+                share = float(counts[c]) / label.numel()
+                s, o = s / share, o / (1.0 - share)
             csd.setdefault(c, []).append(s)
             ocd.setdefault(c, []).append(o)
     if not csd:
@@ -155,11 +172,14 @@ def mcsd_mocd(model: Any, labels: Sequence[Any], num_classes: int | None = None,
     common = dict(backend=prov["backend"], weights_sha256=prov.get("weights_sha256"), n=n_pairs, seed=seed,
                   resize="none", comparable_to_paper=False)
     protocol = {"samples_per_class": num_samples, "pairing": "all pairs", "mask_mode": mode,
+                "area_normalized": bool(area_normalized and mode == "mask-image"),
                 "min_pixels": min_pixels, "label_maps": len(labels), "average": "macro over classes",
                 "reason": prov.get("reason", "")}
     return {
-        "mcsd": MetricResult(mcsd, "mcsd", extra=dict(protocol, per_class=per_csd), **common),
-        "mocd": MetricResult(mocd, "mocd", extra=dict(protocol, per_class=per_ocd), **common),
+        "mcsd": MetricResult(mcsd, "mcsd", extra=dict(protocol, per_class=per_csd, raw_per_class={
+            names[c]: float(np.mean([v[0] for v in r])) for c, r in sorted(raw.items())}), **common),
+        "mocd": MetricResult(mocd, "mocd", extra=dict(protocol, per_class=per_ocd, raw_per_class={
+            names[c]: float(np.mean([v[1] for v in r])) for c, r in sorted(raw.items())}), **common),
         "ratio": MetricResult(mocd / mcsd if mcsd > 0 else float("inf"), "mocd_over_mcsd", extra=protocol, **common),
     }
 
