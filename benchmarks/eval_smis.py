@@ -217,15 +217,19 @@ def main() -> None:
     p.add_argument("--run", default=None, help="training run folder (its checkpoint/state.json: steps, wall time)")
     p.add_argument("--command", default=None, help="the exact training command")
     p.add_argument("--notes", default="", help="extra notes for the card")
+    p.add_argument("--card-only", action="store_true", help="write the card from the saved --out .json")
     a = p.parse_args()
-    r = evaluate(a.model, a.maps, a.div_maps, a.samples, a.pairs, a.seed)
-    text = table(r)
-    print(text)
     out = Path(a.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".md").write_text(text, encoding="utf-8")
-    out.with_suffix(".json").write_text(json.dumps(r, indent=1, default=str), encoding="utf-8")
-    print(f"wrote {out.with_suffix('.md')} and .json")
+    if a.card_only:
+        r = json.loads(out.with_suffix(".json").read_text())
+    else:
+        r = evaluate(a.model, a.maps, a.div_maps, a.samples, a.pairs, a.seed)
+        text = table(r)
+        print(text)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.with_suffix(".md").write_text(text, encoding="utf-8")
+        out.with_suffix(".json").write_text(json.dumps(r, indent=1, default=str), encoding="utf-8")
+        print(f"wrote {out.with_suffix('.md')} and .json")
     if a.card:
         print(f"wrote {write_card(a.card, r, a.run, a.command, a.notes)}")
 

@@ -141,3 +141,11 @@ register(
     description="BachGAN (SPADE + background retrieval, K=3) trained 1000 steps on Toyscapes 64x64 boxes; "
     "retrieval memory of 2000 train maps bundled",
 )
+
+register(
+    "smis-toyscapes",
+    paper="smis",
+    folder="smis-toyscapes",
+    sha256="f447c21819ead74dedc70b84bf054d3036d5b690b0aa973a276ff356ee0ead01",
+    description="GroupDNet (SMIS) + encoder, Toyscapes 64x64, 500 steps of synthkit.train on 2 shared CPU cores",
+)
