@@ -6,6 +6,7 @@ with the backbone's tiny widths and random weights (seed 0). Tests of the bundle
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -438,3 +439,48 @@ def test_sample_images_for_the_cli(pipe):
 
     images = sample_images(pipe.G, n=2, seed=0)
     assert len(images) == 2 and all(i.shape == (32, 32, 3) and i.dtype == np.uint8 for i in images)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# the bundled checkpoint (synthkit/pretrained/pyramid-toyscapes) with the trained offline backbone
+
+BUNDLED = Path(sp.__file__).resolve().parents[1] / "pretrained" / "pyramid-toyscapes"
+needs_bundled = pytest.mark.skipif(
+    not (BUNDLED / "model.safetensors").is_file(), reason="bundled pyramid-toyscapes checkpoint not built"
+)
+
+
+@needs_bundled
+def test_bundled_checkpoint_loads_with_the_backbone_it_was_trained_with():
+    from synthkit.data.toyscapes import ToyscapesDataset
+    from synthkit.pipelines.pyramid import load_pyramid
+
+    pipe = load_pyramid()
+    assert pipe.config == get_config("toyscapes64", {"backbone_sha256": pipe.config.backbone_sha256})
+    assert pipe.config.backbone_sha256 == pipe.backbone.provenance["weights_sha256"]
+    assert pipe.notes == []  # the backbone on disk is the one it was trained with
+    assert (BUNDLED / "model.safetensors").stat().st_size < 10e6
+    image = ToyscapesDataset(size=64, length=1, split="test")[0]["image"]  # [3, 64, 64] in [-1, 1]
+    res = pipe.generate_from_level(image, "conv1", seed=0)
+    assert res.image.shape == (64, 64, 3) and res.notes == []
+
+
+@needs_bundled
+def test_bundled_model_keeps_the_scene_from_the_deepest_level_and_moves_away_from_the_source():
+    # the quality target of the bundled model (benchmarks/bench_pyramid.py gives the full table on 200 scenes)
+    from synthkit.data.toyscapes import ToyscapesDataset
+    from synthkit.pipelines.pyramid import load_pyramid
+
+    pipe = load_pyramid()
+    data = ToyscapesDataset(size=64, length=48, split="test")
+    x = torch.stack([data[i]["image"] for i in range(48)])
+    feats, empty = pipe.features(x), torch.zeros(1, 1, 64, 64)
+    out = {}
+    for level in ("conv1", "fc8"):
+        masks = [m.expand(48, *m.shape[1:]) for m in pipe._masks([pipe.config.level_index(level)], empty)]
+        out[level] = pipe.generate(feats, masks, seed=0)
+    with torch.no_grad():
+        agree = (pipe.backbone.classify(out["fc8"]).argmax(1) == pipe.backbone.classify(x).argmax(1)).float().mean()
+        dist = {k: pipe.backbone.lpips_like(v, x).mean() for k, v in out.items()}
+    assert agree >= 0.8
+    assert dist["fc8"] > dist["conv1"]
