@@ -149,3 +149,11 @@ register(
     sha256="f447c21819ead74dedc70b84bf054d3036d5b690b0aa973a276ff356ee0ead01",
     description="GroupDNet (SMIS) + encoder, Toyscapes 64x64, 500 steps of synthkit.train on 2 shared CPU cores",
 )
+
+register(
+    "pyramid-toyscapes",
+    paper="pyramid",
+    folder="pyramid-toyscapes",
+    sha256="309d19ec5343f768866e1eda88c492f3e74d24a9b050b16855c05e1e8f76faeb",
+    description="Semantic Pyramid generator on the offline backbone's levels (conv1..fc8), Toyscapes 64x64, 2800 CPU steps",
+)
