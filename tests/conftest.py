@@ -31,6 +31,17 @@ if str(REPO_ROOT) not in sys.path:  # `demos` and `spaces` are importable from a
 # No telemetry or update checks from test servers (the machines have no network).
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
+# One torch thread per process: the suite runs servers, notebook kernels and Chromium beside the test process on
+# 2 cores, and two OpenMP threads that wait on each other made small ops 5-60x slower here. The variable also
+# reaches the subprocesses (CLI runs, notebook kernels). Set OMP_NUM_THREADS yourself to override.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+try:
+    import torch
+
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+except ImportError:  # pragma: no cover - torch is a hard dependency
+    pass
+
 CHROMIUM_INSTALL_HINT = (
     "Chromium is needed for the browser tests and was not found on PATH. Install Debian's build with "
     "`apt-get update && apt-get install -y chromium` (Playwright's own browser download does not work offline), "
