@@ -301,8 +301,11 @@ print("using", source, "| levels", pipe.levels, "| image size", pipe.image_size,
 # ## 4. What each level keeps
 #
 # `pipe.generate_from_level(image, level, seed)` gives the generator one level of the reference's features and
-# nothing else. Rows: levels, shallow to deep; columns: different seeds. Read it top to bottom: the copies become
-# free variations of the same kind of scene.
+# nothing else. Rows: levels, shallow to deep; columns: different seeds. What the paper shows, read top to
+# bottom: near copies, then the same layout with new details, then free variations of the same kind of scene.
+# Check how far a small model trained for minutes on a CPU gets: typically the shallow rows keep the layout, and
+# the deepest rows fall back to one "typical" scene for every seed (little diversity: mode collapse, which the
+# diversity loss is there to fight, and which longer training reduces).
 
 # %%
 from synthkit.viz import make_grid
