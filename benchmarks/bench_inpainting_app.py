@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
                 rows["/pyramid_level_info end to end (no model, no files: Gradio's own round trip)"] = stats(
                     timed(lambda lv: client.predict(lv, api_name="/pyramid_level_info"), [(5,)] * len(calls)))
                 rows[f"/pyramid_inpaint end to end (gradio_client, loopback), {threads[0]} thread(s)"] = stats(
-                    timed(lambda v, lv: client.predict(v, lv, 0, api_name="/pyramid_inpaint"), calls))
+                    timed(lambda v, lv: client.predict(v, lv, 0, True, api_name="/pyramid_inpaint"), calls))
             finally:
                 demo.close()
     load1 = os.getloadavg()[0]

@@ -4,7 +4,8 @@
 the Brush, choose a pyramid level and a seed. Outside the painted region the generator receives every level
 shallower than the chosen one (so it keeps the pixels' texture there); inside it only the chosen level. Level 1
 (conv1) keeps the texture of the region too (a near copy), the deepest level (fc8) keeps only what the classifier
-thinks the image is, so the region is free to change.
+thinks the image is, so the region is free to change. The generator redraws the whole image; by default the
+app pastes the original pixels back outside the region (untick "Keep the original pixels" to see all of it).
 
 **Composite.** Paint the object to take from a second image; it is pasted into the background at the chosen level
 (the background's features outside the object, the object's inside), and the generator blends the two.
@@ -13,8 +14,9 @@ thinks the image is, so the region is free to change.
 
 API (``gradio_client``):
 
-- ``/pyramid_inpaint(editor, level, seed) -> (input_with_region, result, notes)``: ``editor`` is the
+- ``/pyramid_inpaint(editor, level, seed, keep_outside) -> (input_with_region, result, notes)``: ``editor`` is the
   ``gr.ImageEditor`` value (``background``, ``layers``, ``composite``); ``level`` 1 (conv1) .. 7 (fc8);
+  ``keep_outside`` (default True) pastes the original pixels back outside the region;
 - ``/pyramid_composite(background, object_editor, level, seed) -> (cut_and_paste, result, notes)``: ``background``
   an image file;
 - ``/pyramid_example(name) -> editor value`` and ``/pyramid_background_example(name) -> image``: the examples;
@@ -247,15 +249,27 @@ def _inpaint(pipe: PyramidPipeline, image: np.ndarray, mask: np.ndarray, level: 
     return pipe.inpaint(image, mask, levels=[level], seed=seed)
 
 
+def paste_outside(generated: np.ndarray, original: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """y = M * G + (1 - M) * x: the generated pixels inside the region, the original ones outside (uint8 [S, S, 3])."""
+    return np.where(region[..., None], generated, original)
+
+
 @user_errors
-def inpaint_event(editor: Any, level: Any, seed: Any) -> tuple[np.ndarray, np.ndarray, str]:
-    """Editor value (image + painted region), level 1..L, seed -> (input with the region tinted, result, notes)."""
+def inpaint_event(editor: Any, level: Any, seed: Any, keep_outside: Any = True) -> tuple[np.ndarray, np.ndarray, str]:
+    """Editor value (image + painted region), level 1..L, seed, whether to paste the original pixels back outside
+    the region -> (input with the region tinted, result, notes)."""
     pipe = get_pipeline()
     name, seed_i = level_name(level, pipe), _seed(seed)
     notes: list[str] = []
     image, mask = _editor_parts(editor, pipe, notes, "image")
     result = _inpaint(pipe, image, mask, name, seed_i)
-    return _shown_input(pipe, image, mask), result.image, _result_notes(result, pipe, notes)
+    out = result.image
+    if keep_outside:
+        # The generator redraws the whole image (outside the region from the shallow features it was given, so
+        # close to the input but not equal); the demo keeps the user's pixels there, as inpainting tools do.
+        x, _ = to_image_tensor(image, pipe.image_size)
+        out = paste_outside(out, to_uint8(x[0]), _resize_mask_to(mask, pipe.image_size))
+    return _shown_input(pipe, image, mask), out, _result_notes(result, pipe, notes)
 
 
 @on_gpu(duration=30)
@@ -372,6 +386,9 @@ def build_tab() -> None:
                                elem_id="pyramid-level-info")
             seed = gr.Number(value=0, precision=0, label="Seed", info="another seed, another version",
                              elem_id="pyramid-seed")
+            keep = gr.Checkbox(True, label="Keep the original pixels outside the region",
+                               info="off: show the generator's whole image (it redraws everything)",
+                               elem_id="pyramid-keep")
             with gr.Row():
                 run = gr.Button("Regenerate region", variant="primary", elem_id="pyramid-run")
                 dice = gr.Button("Random seed", elem_id="pyramid-dice")
@@ -408,13 +425,13 @@ def build_tab() -> None:
             c_result = _image("Composite (Semantic Pyramid)", "pyramid-c-result")
         c_notes = gr.Markdown(elem_id="pyramid-c-notes")
 
-    gr.on(triggers=[run.click, seed.submit], fn=inpaint_event, inputs=[editor, level, seed],
+    gr.on(triggers=[run.click, seed.submit, keep.input], fn=inpaint_event, inputs=[editor, level, seed, keep],
           outputs=[shown, result, notes], api_name="pyramid_inpaint")
-    level.release(inpaint_event, inputs=[editor, level, seed], outputs=[shown, result, notes],
+    level.release(inpaint_event, inputs=[editor, level, seed, keep], outputs=[shown, result, notes],
                   api_visibility="private")
     level.change(level_info, inputs=level, outputs=info, api_name="pyramid_level_info", trigger_mode="always_last")
     dice.click(random_seed, outputs=seed, api_name="pyramid_random_seed").then(
-        inpaint_event, inputs=[editor, level, seed], outputs=[shown, result, notes], api_visibility="private")
+        inpaint_event, inputs=[editor, level, seed, keep], outputs=[shown, result, notes], api_visibility="private")
     example.input(example_editor, inputs=example, outputs=editor, api_name="pyramid_example")
 
     gr.on(triggers=[c_run.click, c_seed.submit], fn=composite_event, inputs=[background, obj_editor, c_level, c_seed],

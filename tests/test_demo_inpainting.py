@@ -93,12 +93,16 @@ def test_inpaint_matches_the_pipeline_on_the_model_pixels_painted(pipe, example)
     big = app.enlarge(small, 8)
     # paint display rows 64..128, cols 80..200: model rows 8..16, cols 10..25 (80/8 = 10, 200/8 = 25)
     editor = _editor(_rgba(big), [_layer((256, 256), (64, 128, 80, 200))])
-    shown, result, notes = app.inpaint_event(editor, 5, 3)
+    shown, result, notes = app.inpaint_event(editor, 5, 3, False)
     hole = np.zeros((32, 32), bool)
     hole[8:16, 10:25] = True
     expected = pipe.inpaint(small, hole, levels=["conv5"], seed=3)
     np.testing.assert_array_equal(result, expected.image)
-    assert notes == ""  # the app's own enlargement and the editor's opaque RGBA are undone silently
+    assert notes == ""
+    # by default the original pixels are pasted back outside the region: y = M * G + (1 - M) * x
+    kept = app.inpaint_event(editor, 5, 3)[1]
+    np.testing.assert_array_equal(kept[hole], expected.image[hole])
+    np.testing.assert_array_equal(kept[~hole], small[~hole])  # the app's own enlargement and the editor's opaque RGBA are undone silently
     # the input view is the model's input, tinted only in the region
     assert shown.shape == (32, 32, 3)
     np.testing.assert_array_equal(shown[~hole], small[~hole])
@@ -142,7 +146,7 @@ def test_image_of_another_size_and_aspect_is_cropped_and_resized_and_said_so(pip
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, (200, 300, 3), dtype=np.uint8)
     layer = _layer((200, 300), (50, 150, 100, 200))
-    shown, result, notes = app.inpaint_event(_editor(image, [layer]), 4, 0)
+    shown, result, notes = app.inpaint_event(_editor(image, [layer]), 4, 0, False)
     assert "300x200 is not square; centre-cropped to 200x200" in notes
     assert "resized from 200x200 to the model's 32x32" in notes
     assert shown.shape == result.shape == (32, 32, 3)
@@ -326,14 +330,15 @@ def _client_editor(tmp_path, background, layers):
 def test_client_view_api(client):
     api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
     assert {"/pyramid_inpaint", "/pyramid_composite", "/pyramid_example", "/pyramid_level_info"} <= set(api)
-    assert [p["parameter_name"] for p in api["/pyramid_inpaint"]["parameters"]] == ["editor", "level", "seed"]
+    assert [p["parameter_name"] for p in api["/pyramid_inpaint"]["parameters"]] == ["editor", "level", "seed",
+                                                                                   "keep_outside"]
     assert [r["component"] for r in api["/pyramid_inpaint"]["returns"]] == ["Image", "Image", "Markdown"]
 
 
 def test_client_inpaints_like_the_pipeline(client, pipe, example, tmp_path):
     _, small = example
     editor = _client_editor(tmp_path, app.enlarge(small, 8), [_layer((256, 256), (64, 128, 80, 200))])
-    shown, result, notes = client.predict(editor, 5, 3, api_name="/pyramid_inpaint")
+    shown, result, notes = client.predict(editor, 5, 3, False, api_name="/pyramid_inpaint")
     hole = np.zeros((32, 32), bool)
     hole[8:16, 10:25] = True
     np.testing.assert_array_equal(_png(result), pipe.inpaint(small, hole, levels=["conv5"], seed=3).image)
@@ -354,14 +359,14 @@ def test_client_bad_input_gets_our_message(client, example, tmp_path, layers, le
 
     editor = _client_editor(tmp_path, app.enlarge(example[1], 8), layers)
     with pytest.raises(AppError) as err:
-        client.predict(editor, level, seed, api_name="/pyramid_inpaint")
+        client.predict(editor, level, seed, True, api_name="/pyramid_inpaint")
     assert message in str(err.value) and GENERIC_UPSTREAM not in str(err.value)
 
 
 def test_client_full_mask_and_other_size_are_notes(client, tmp_path):
     image = np.random.default_rng(1).integers(0, 256, (60, 90, 3), dtype=np.uint8)
     editor = _client_editor(tmp_path, image, [_layer((60, 90), (0, 60, 0, 90))])
-    *_, notes = client.predict(editor, 7, 0, api_name="/pyramid_inpaint")
+    *_, notes = client.predict(editor, 7, 0, True, api_name="/pyramid_inpaint")
     assert "covers the whole image" in notes and "not square" in notes
 
 
