@@ -423,7 +423,7 @@ def build_tab() -> None:
         with gr.Row():
             pasted = _image("Cut and paste (pixels)", "pyramid-pasted")
             c_result = _image("Composite (Semantic Pyramid)", "pyramid-c-result")
-        c_notes = gr.Markdown(elem_id="pyramid-c-notes")
+        c_notes = gr.Markdown("", elem_id="pyramid-c-notes")
 
     gr.on(triggers=[run.click, seed.submit, keep.input], fn=inpaint_event, inputs=[editor, level, seed, keep],
           outputs=[shown, result, notes], api_name="pyramid_inpaint")
