@@ -146,8 +146,9 @@ register(
     "smis-toyscapes",
     paper="smis",
     folder="smis-toyscapes",
-    sha256="f447c21819ead74dedc70b84bf054d3036d5b690b0aa973a276ff356ee0ead01",
-    description="GroupDNet (SMIS) + encoder, Toyscapes 64x64, 500 steps of synthkit.train on 2 shared CPU cores",
+    sha256="9e530b738772534eea32fa8f849f94334d5af6451a6ab5b3bc55f6fc68f34025",
+    description="GroupDNet (SMIS) + encoder, Toyscapes 64x64, 5720 steps of synthkit.train on 2 shared CPU cores "
+    "(lambda_kld 0.005 from step 500)",
 )
 
 register(
