@@ -403,7 +403,7 @@ def _tab_labels(demo: gr.Blocks) -> list[str]:
 
 
 def _markdown_values(demo: gr.Blocks) -> list[str]:
-    return [b.value for b in demo.blocks.values() if isinstance(b, gr.Markdown)]
+    return [b.value or "" for b in demo.blocks.values() if isinstance(b, gr.Markdown)]
 
 
 def test_app_has_one_tab_per_entry_and_named_endpoints():

@@ -39,7 +39,8 @@ def test_toyscapes_tab_renders_a_new_sample(app_url, browser_page, artifacts_dir
 
     page, errors = browser_page.page, browser_page.errors
     page.goto(app_url)
-    page.wait_for_load_state("networkidle")
+    # Not "networkidle": the full app holds a session heartbeat open (the SMIS tab keeps per-session state).
+    page.wait_for_selector("#toyscapes-image img", timeout=60_000)
     assert "synthkit" in page.title()
 
     tab = page.locator("button[role=tab]", has_text="Toyscapes explorer")
@@ -61,7 +62,6 @@ def test_toyscapes_tab_renders_a_new_sample(app_url, browser_page, artifacts_dir
         arg=[image_sel, old_image],
         timeout=30_000,
     )
-    page.wait_for_load_state("networkidle")
     # the size change also triggers a render; wait until the shown image is the 256 px seed-12345 one
     expected = toyscapes.render(12345, 0, size=256)
     page.wait_for_function(
@@ -83,7 +83,7 @@ def test_toyscapes_tab_renders_a_new_sample(app_url, browser_page, artifacts_dir
 def test_bad_seed_shows_our_message_not_a_bare_error(app_url, browser_page, artifacts_dir):
     page, errors = browser_page.page, browser_page.errors
     page.goto(app_url)
-    page.wait_for_load_state("networkidle")
+    page.wait_for_selector("#toyscapes-image img", timeout=60_000)
     page.locator("#toyscapes-seed input").fill("-5")
     page.locator("#toyscapes-render").click()
     toast = page.locator("[data-testid=toast-text]").first
