@@ -261,6 +261,22 @@ def resize_note(
     return note + (f": {reason}." if reason else ".")
 
 
+MAX_SEED = 2**31 - 1  # seeds the apps accept (torch and numpy generators take any of them)
+
+
+def whole_number(value: Any, name: str, lo: int = 0, hi: int = MAX_SEED) -> int:
+    """A number typed into a box or sent through the API, as an int in [lo, hi]; ValueError saying what to enter."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise ValueError(f"{name} is empty: enter a whole number between {lo} and {hi:,}.")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a whole number between {lo} and {hi:,}, got {value!r}.") from None
+    if not number.is_integer() or not lo <= number <= hi:
+        raise ValueError(f"{name} must be a whole number between {lo} and {hi:,}, got {value!r}.")
+    return int(number)
+
+
 def notes_markdown(notes: Iterable[str | None], *, title: str = "Notes") -> str:
     """Render notes (``None`` entries skipped, duplicates removed) as a Markdown bullet list; ``""`` if none."""
     unique: list[str] = []

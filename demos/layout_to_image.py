@@ -26,7 +26,7 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
-from demos.common import launch_kwargs, notes_markdown, user_errors
+from demos.common import launch_kwargs, notes_markdown, user_errors, whole_number
 from synthkit.pipelines.bachgan import BachGANPipeline, BachGANResult, load_bachgan, test_layouts
 
 try:  # the box-drawing canvas (pinned in pyproject: gradio-image-annotation>=0.5.6,<0.6)
@@ -36,7 +36,6 @@ except ImportError:  # pragma: no cover - the table still works
 
 CANVAS_SCALE = 4  # canvas pixels per model pixel: 64x64 model -> 256x256 canvas
 TABLE_HEADERS = ["class", "x0", "y0", "x1", "y1"]
-MAX_SEED = 2**31 - 1
 N_EXAMPLES = 6
 
 DESCRIPTION = """\
@@ -57,17 +56,6 @@ def get_pipeline() -> BachGANPipeline:
 # ----------------------------------------------------------------------------------------------------------------
 # Conversions between the canvas, the table and the pipeline
 # ----------------------------------------------------------------------------------------------------------------
-def _seed(value: Any) -> int:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        raise ValueError(f"Seed is empty: enter a whole number between 0 and {MAX_SEED:,}.")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"Seed must be a whole number between 0 and {MAX_SEED:,}, got {value!r}.") from None
-    if not number.is_integer() or not 0 <= number <= MAX_SEED:
-        raise ValueError(f"Seed must be a whole number between 0 and {MAX_SEED:,}, got {value!r}.")
-    return int(number)
-
 
 def _blank(cell: Any) -> bool:
     return cell is None or (isinstance(cell, float) and np.isnan(cell)) or (isinstance(cell, str) and not cell.strip())
@@ -162,7 +150,7 @@ def _outputs(result: BachGANResult) -> tuple[Any, ...]:
 @user_errors
 def generate_from_table(table: Any, seed: Any) -> tuple[Any, ...]:
     """Boxes typed in the table (model pixels) -> (canvas, table, image, retrieved gallery, fused, notes)."""
-    result = get_pipeline().layout_to_image(table_rows(table), seed=_seed(seed))
+    result = get_pipeline().layout_to_image(table_rows(table), seed=whole_number(seed, "Seed"))
     return _outputs(result)
 
 
@@ -170,7 +158,7 @@ def generate_from_table(table: Any, seed: Any) -> tuple[Any, ...]:
 def generate_from_canvas(canvas: Any, seed: Any) -> tuple[Any, ...]:
     """Boxes drawn on the canvas (canvas pixels) -> (canvas, table, image, retrieved gallery, fused, notes)."""
     rows, size = canvas_boxes(canvas)
-    result = get_pipeline().layout_to_image(rows, seed=_seed(seed), canvas_size=size)
+    result = get_pipeline().layout_to_image(rows, seed=whole_number(seed, "Seed"), canvas_size=size)
     return _outputs(result)
 
 

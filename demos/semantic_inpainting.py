@@ -45,13 +45,13 @@ from demos.common import (
     on_gpu,
     read_image_upload,
     user_errors,
+    whole_number,
 )
 from synthkit.pipelines.pyramid import PyramidPipeline, PyramidResult, load_pyramid, to_image_tensor, to_mask_tensor
 from synthkit.viz import to_uint8
 
 MODEL_ENV = "SYNTHKIT_PYRAMID_MODEL"
 DISPLAY_SIZE = 256  # pixels of the editor's canvas and of the shown results
-MAX_SEED = 2**31 - 1
 N_EXAMPLES = 6
 REGION_COLOR = np.array([255, 0, 200], dtype=np.float32)  # brush colour, also used to tint the region in the input view
 MASK_COVERAGE = 0.3  # a model pixel is in the region when at least this share of its display pixels were painted
@@ -121,17 +121,6 @@ def level_info(level: Any) -> str:
     """Markdown for the level slider's current value."""
     return level_description(level_name(level))
 
-
-def _seed(value: Any) -> int:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        raise ValueError(f"Seed is empty: enter a whole number between 0 and {MAX_SEED:,}.")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"Seed must be a whole number between 0 and {MAX_SEED:,}, got {value!r}.") from None
-    if not number.is_integer() or not 0 <= number <= MAX_SEED:
-        raise ValueError(f"Seed must be a whole number between 0 and {MAX_SEED:,}, got {value!r}.")
-    return int(number)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -259,7 +248,7 @@ def inpaint_event(editor: Any, level: Any, seed: Any, keep_outside: Any = True) 
     """Editor value (image + painted region), level 1..L, seed, whether to paste the original pixels back outside
     the region -> (input with the region tinted, result, notes)."""
     pipe = get_pipeline()
-    name, seed_i = level_name(level, pipe), _seed(seed)
+    name, seed_i = level_name(level, pipe), whole_number(seed, "Seed")
     notes: list[str] = []
     image, mask = _editor_parts(editor, pipe, notes, "image")
     result = _inpaint(pipe, image, mask, name, seed_i)
@@ -282,7 +271,7 @@ def _composite(pipe: PyramidPipeline, background: np.ndarray, obj: np.ndarray, m
 def composite_event(background: Any, object_editor: Any, level: Any, seed: Any) -> tuple[np.ndarray, np.ndarray, str]:
     """Background file, editor value (object image + painted object), level, seed -> (cut and paste, result, notes)."""
     pipe = get_pipeline()
-    name, seed_i = level_name(level, pipe), _seed(seed)
+    name, seed_i = level_name(level, pipe), whole_number(seed, "Seed")
     notes: list[str] = []
     if background is None:
         raise ValueError("There is no background image: pick a background example or upload an image.")

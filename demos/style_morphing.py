@@ -42,14 +42,13 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from demos.common import launch_kwargs, notes_markdown, read_image_upload, user_errors
+from demos.common import MAX_SEED, launch_kwargs, notes_markdown, read_image_upload, user_errors, whole_number
 from synthkit.pipelines.smis import DEFAULT_MODEL, Morpher, SMISPipeline, load_smis
 
 MODEL_ENV = "SYNTHKIT_SMIS_MODEL"
 N_EXAMPLES = 8  # held-out Toyscapes label maps offered as examples
 N_PHOTOS = 8  # held-out Toyscapes photos offered as style / reference sources
 PHOTO_OFFSET = 100  # photos are test-split indices 100..107, so they are not the example maps' own photos
-MAX_SEED = 2**31 - 1
 RESAMPLE_SEED_BASE = 1_000_000  # seeds of the resample buttons: base + number of draws in this session
 StyleSource = Literal["seed", "photo"]
 STYLE_SOURCES = ("seed", "photo")
@@ -123,17 +122,6 @@ def photo_choices() -> list[tuple[str, int]]:
 # ----------------------------------------------------------------------------------------------------------------
 # Input checks (each raises ValueError with what to do; @user_errors shows it)
 # ----------------------------------------------------------------------------------------------------------------
-def _int_in(value: Any, name: str, lo: int, hi: int) -> int:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        raise ValueError(f"{name} is empty: enter a whole number between {lo} and {hi:,}.")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a whole number between {lo} and {hi:,}, got {value!r}.") from None
-    if not number.is_integer() or not lo <= number <= hi:
-        raise ValueError(f"{name} must be a whole number between {lo} and {hi:,}, got {value!r}.")
-    return int(number)
-
 
 def _t(value: Any) -> float:
     try:
@@ -169,9 +157,9 @@ def _style(source: StyleSource, seed: Any, photo: Any, which: str) -> tuple[Tens
     if source not in STYLE_SOURCES:
         raise ValueError(f"Style {which} source must be 'seed' or 'photo', got {source!r}.")
     if source == "seed":
-        s = _int_in(seed, f"Style {which} seed", 0, MAX_SEED)
+        s = whole_number(seed, f"Style {which} seed", 0, MAX_SEED)
         return pipe.random_latent(s).cpu(), f"seed {s}"
-    p = _int_in(photo, f"Style {which} photo", 0, N_PHOTOS - 1)
+    p = whole_number(photo, f"Style {which} photo", 0, N_PHOTOS - 1)
     return photo_latent(p), f"photo {p}"
 
 
@@ -319,7 +307,7 @@ def editor_value(label_rgb: np.ndarray) -> dict[str, Any]:
 def morph_example(example: Any, cls: Any, source_a: Any, seed_a: Any, photo_a: Any, source_b: Any, seed_b: Any,
                   photo_b: Any, t: Any, session: MorphSession | None = None) -> tuple[Any, ...]:
     """Held-out Toyscapes example -> (label map used, class dropdown, image at t, notes, session)."""
-    i = _int_in(example, "Example", 0, N_EXAMPLES - 1)
+    i = whole_number(example, "Example", 0, N_EXAMPLES - 1)
     return _setup(example_sample(i).label, [], cls, source_a, seed_a, photo_a, source_b, seed_b, photo_b, t)
 
 
@@ -402,7 +390,7 @@ def _reference(ref_photo: Any, ref_upload: Any, notes: list[str]) -> Tensor:
             label = load_backbone("toyscapes").segment(x.cpu()).argmax(1)[0].to(torch.uint8).numpy()
         notes.append("The reference photo's label map was predicted by the offline Toyscapes segmenter.")
         return pipe.encode(rgb, label).z
-    p = _int_in(ref_photo, "Reference photo", 0, N_PHOTOS - 1)
+    p = whole_number(ref_photo, "Reference photo", 0, N_PHOTOS - 1)
     return photo_latent(p)
 
 

@@ -16,14 +16,13 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
-from demos.common import launch_kwargs, user_errors
+from demos.common import launch_kwargs, user_errors, whole_number
 from synthkit.data import toyscapes
 from synthkit.data.palette import get_palette
 from synthkit.viz import colorize, draw_boxes
 
 SIZES = (64, 128, 256)
 RANDOM_SCENE = "random"
-MAX_SEED = 2**31 - 1
 
 DESCRIPTION = """\
 **Toyscapes** draws outdoor scenes procedurally, deterministically for each `(seed, index)`. Every class's
@@ -37,17 +36,6 @@ def scene_choices() -> list[str]:
     """Dropdown choices: ``"random"`` (let ``(seed, index)`` decide) then every scene category."""
     return [RANDOM_SCENE, *toyscapes.SCENES]
 
-
-def _as_nonnegative_int(value: Any, name: str, maximum: int) -> int:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        raise ValueError(f"{name} is empty: enter a whole number between 0 and {maximum:,}.")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a whole number between 0 and {maximum:,}, got {value!r}.") from None
-    if not number.is_integer() or not 0 <= number <= maximum:
-        raise ValueError(f"{name} must be a whole number between 0 and {maximum:,}, got {value!r}.")
-    return int(number)
 
 
 def _scene_arg(scene: str | None) -> str | None:
@@ -100,8 +88,8 @@ def render_sample(scene: str, seed: float, index: float, size: int) -> tuple[np.
 
     Images are uint8 ``[size, size, 3]``. Bad values raise ``ValueError`` (shown to the user by ``user_errors``).
     """
-    seed_i = _as_nonnegative_int(seed, "Seed", MAX_SEED)
-    index_i = _as_nonnegative_int(index, "Index", MAX_SEED)
+    seed_i = whole_number(seed, "Seed")
+    index_i = whole_number(index, "Index")
     if size not in SIZES:
         raise ValueError(f"Size must be one of {', '.join(map(str, SIZES))} pixels, got {size!r}.")
     sample = toyscapes.render(seed_i, index_i, size=int(size), scene=_scene_arg(scene))
