@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _timing import stats, timed  # benchmarks/_timing.py
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -40,21 +41,7 @@ LEVELS = ("conv3", "conv5", "fc7")
 TARGET_MS = 250.0
 
 
-def stats(ms: list[float]) -> dict[str, float]:
-    a = np.asarray(ms)
-    return {"calls": len(a), "p50_ms": float(np.percentile(a, 50)), "p90_ms": float(np.percentile(a, 90)),
-            "max_ms": float(a.max()), "mean_ms": float(a.mean())}
 
-
-def timed(fn, args_list, warmup: int = 3) -> list[float]:
-    for a in args_list[:warmup]:
-        fn(*a)
-    out = []
-    for a in args_list:
-        t = time.perf_counter()
-        fn(*a)
-        out.append(1e3 * (time.perf_counter() - t))
-    return out
 
 
 def resolve_model(name: str | None, tmp: Path) -> tuple[str, str]:

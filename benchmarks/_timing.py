@@ -1,0 +1,26 @@
+"""Timing helpers shared by the benchmark scripts (run them as `python benchmarks/<script>.py`)."""
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+
+def timed(fn: Callable[..., Any], args_list: Sequence[Sequence[Any]], warmup: int = 3) -> list[float]:
+    """Milliseconds per call of ``fn(*args)`` for each args in ``args_list``, after ``warmup`` untimed calls."""
+    for a in args_list[:warmup]:
+        fn(*a)
+    out = []
+    for a in args_list:
+        t = time.perf_counter()
+        fn(*a)
+        out.append(1e3 * (time.perf_counter() - t))
+    return out
+
+
+def stats(ms: Sequence[float]) -> dict[str, float]:
+    """calls, p50/p90/p95, max and mean of a list of milliseconds."""
+    a = np.asarray(ms)
+    return {"calls": len(a), "p50_ms": float(np.percentile(a, 50)), "p90_ms": float(np.percentile(a, 90)),
+            "p95_ms": float(np.percentile(a, 95)), "max_ms": float(a.max()), "mean_ms": float(a.mean())}
