@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -59,17 +61,9 @@ import numpy as np
 import torch
 
 FAST = os.environ.get("SYNTHKIT_FAST") == "1"  # set by the tests: fewer steps and images, same code
-FIGURES = os.environ.get("SYNTHKIT_FIGURES")  # if set, figures are also written there as PNG
+from synthkit.viz import save_fig  # writes each figure to $SYNTHKIT_FIGURES as PNG when set
 if FAST:
     torch.set_num_threads(1)  # shared CI runners: one thread per process is faster than threads that fight
-
-
-def save_fig(fig, name: str):
-    """Write `fig` to $SYNTHKIT_FIGURES/<name>.png when that variable is set (so a test run can be looked at)."""
-    if FIGURES:
-        Path(FIGURES).mkdir(parents=True, exist_ok=True)
-        fig.savefig(Path(FIGURES) / f"{name}.png", dpi=100, bbox_inches="tight")
-    return fig
 
 
 def show_row(images, titles, name=None, size=2.0):

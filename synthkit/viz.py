@@ -209,3 +209,14 @@ def plot_loss_curve(history: Mapping[str, Sequence[float]] | Sequence[Mapping[st
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     return path
+
+
+def save_fig(fig, name: str, folder: str | os.PathLike | None = None):
+    """Write a matplotlib ``fig`` to ``<folder>/<name>.png`` and return it; ``folder`` defaults to
+    ``$SYNTHKIT_FIGURES``, and nothing is written when neither is set. The notebooks call it on every figure so that
+    a test run (which sets the variable) leaves PNGs that can be looked at."""
+    folder = folder if folder is not None else os.environ.get("SYNTHKIT_FIGURES")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        fig.savefig(Path(folder) / f"{name}.png", dpi=100, bbox_inches="tight")
+    return fig

@@ -72,3 +72,21 @@ def test_plot_loss_curve_writes_png(tmp_path):
     assert p2.exists()
     with pytest.raises(ValueError, match="numeric"):
         plot_loss_curve({"step": [0, 1]}, tmp_path / "l3.png")
+
+
+def test_save_fig_writes_png_only_when_a_folder_is_given(tmp_path, monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from synthkit.viz import save_fig
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    monkeypatch.delenv("SYNTHKIT_FIGURES", raising=False)
+    assert save_fig(fig, "nothing") is fig and not list(tmp_path.iterdir())
+    monkeypatch.setenv("SYNTHKIT_FIGURES", str(tmp_path / "figs"))
+    save_fig(fig, "curve")
+    assert (tmp_path / "figs" / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    plt.close(fig)
