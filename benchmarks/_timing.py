@@ -24,3 +24,23 @@ def stats(ms: Sequence[float]) -> dict[str, float]:
     a = np.asarray(ms)
     return {"calls": len(a), "p50_ms": float(np.percentile(a, 50)), "p90_ms": float(np.percentile(a, 90)),
             "p95_ms": float(np.percentile(a, 95)), "max_ms": float(a.max()), "mean_ms": float(a.mean())}
+
+
+def latency_table(rows: dict[str, dict[str, float]]) -> list[str]:
+    """Markdown lines: one row per measure with calls, p50, p90, max and mean in ms (as ``stats`` returns them)."""
+    lines = ["| measure | calls | p50 ms | p90 ms | max ms | mean ms |", "|---|---:|---:|---:|---:|---:|"]
+    for name, r in rows.items():
+        lines.append(f"| {name} | {r['calls']} | {r['p50_ms']:.1f} | {r['p90_ms']:.1f} | {r['max_ms']:.1f} | {r['mean_ms']:.1f} |")
+    return lines
+
+
+def write_results(folder, stem: str, text: str, payload: dict[str, Any]) -> None:
+    """Print the Markdown ``text`` and save it as ``<folder>/<stem>.md`` with ``payload`` as ``<stem>.json``."""
+    import json
+    from pathlib import Path
+
+    print(text)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{stem}.md").write_text(text, encoding="utf-8")
+    (folder / f"{stem}.json").write_text(json.dumps(payload, indent=1), encoding="utf-8")

@@ -22,7 +22,6 @@ recorded; compare numbers only within one run.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -32,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _timing import stats, timed  # benchmarks/_timing.py
+from _timing import latency_table, stats, timed, write_results  # benchmarks/_timing.py
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -151,11 +150,8 @@ def main(argv: list[str] | None = None) -> int:
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs shared with other jobs (1-min load average "
         f"{load0:.1f} at start, {load1:.1f} at end), torch {torch.__version__}; {meta['date_utc']}.",
         "",
-        "| measure | calls | p50 ms | p90 ms | max ms | mean ms |",
-        "|---|---:|---:|---:|---:|---:|",
+        *latency_table(rows),
     ]
-    for name, r in rows.items():
-        lines.append(f"| {name} | {r['calls']} | {r['p50_ms']:.1f} | {r['p90_ms']:.1f} | {r['max_ms']:.1f} | {r['mean_ms']:.1f} |")
     lines.append("")
     for n in threads:
         p50 = rows[f"inpaint (pipeline, {S}x{S}), {n} thread(s)"]["p50_ms"]
@@ -163,12 +159,7 @@ def main(argv: list[str] | None = None) -> int:
                      f"**{'met' if p50 <= TARGET_MS else 'NOT met'}** ({p50:.1f} ms)")
     lines.append("- on a machine whose 2 cores are busy with other jobs, 2 torch threads wait on each other "
                  "(oversubscription); the Space has its cores to itself.")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "bench_inpainting_app.md").write_text(text, encoding="utf-8")
-    (RESULTS / "bench_inpainting_app.json").write_text(json.dumps({"rows": rows, "meta": meta}, indent=1),
-                                                        encoding="utf-8")
+    write_results(RESULTS, "bench_inpainting_app", "\n".join(lines) + "\n", {"rows": rows, "meta": meta})
     return 0
 
 
