@@ -76,6 +76,10 @@ class TrainConfig:
     mixed_precision: Literal["no", "fp16", "bf16"] | None = None  # None: as accelerate is configured
     cpu: bool = False  # force CPU even when a GPU is visible
     progress: bool = True  # tqdm bar
+    # Start from the model weights (G, D, E, G_ema) of another run's checkpoint (its run folder or checkpoint folder),
+    # with fresh optimisers and step 0: fine-tuning, e.g. a 64 px model at 128 px when the weights fit. Ignored when
+    # out_dir already has a checkpoint (that run resumes).
+    init_from: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "log_every", "sample_every", "ckpt_every", "n_samples"):
@@ -515,6 +519,29 @@ class _Run:
         return final
 
     # -- load -------------------------------------------------------------------------------------------------------
+    def load_weights(self, folder: Path) -> None:
+        """Only the modules' weights of a checkpoint (``init_from``); G_ema starts as G when the source has none."""
+        from synthkit.hub import CheckpointError, load_safetensors
+
+        path = Path(folder) / "state.safetensors"
+        if not path.is_file():
+            raise CheckpointError(
+                f"init_from={folder}: no checkpoint there (expected a run folder with checkpoint/state.safetensors, "
+                "or a checkpoint folder)"
+            )
+        tensors = load_safetensors(path, device="cpu")
+        for prefix, module in self.modules().items():
+            sub = {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+            if not sub and prefix == "G_ema":
+                sub = {k[2:]: v for k, v in tensors.items() if k.startswith("G.")}
+            try:
+                module.load_state_dict(sub, strict=True)
+            except RuntimeError as err:
+                raise CheckpointError(
+                    f"init_from={folder}: {prefix} does not fit this model ({err}); the source run has another "
+                    "architecture"
+                ) from err
+
     def load_checkpoint(self, folder: Path) -> None:
         from synthkit.hub import CheckpointError, load_safetensors
 
@@ -686,6 +713,11 @@ def train(task: GANTask, cfg: TrainConfig, resume: bool = True, command: str | N
         run.load_checkpoint(ckpt)
         if acc.is_main_process:
             print(f"resuming from step {run.step} ({ckpt})", flush=True)
+    elif cfg.init_from:
+        src = find_checkpoint(cfg.init_from) or Path(cfg.init_from)
+        run.load_weights(src)
+        if acc.is_main_process:
+            print(f"initialised the model weights from {src} (fresh optimisers, step 0)", flush=True)
 
     # Wrap for the device / DDP; the task's step functions then call the wrapped modules.
     prepared = acc.prepare(*(m for m in (run.G, run.D, run.E) if isinstance(m, nn.Module)), run.opt_g, run.opt_d)
