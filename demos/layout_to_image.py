@@ -69,8 +69,12 @@ def table_rows(table: Any) -> list[list[Any]]:
         table = table.values.tolist()
     elif isinstance(table, dict):
         table = table.get("data") or []
+    if isinstance(table, (str, bytes)) or not hasattr(table, "__iter__"):
+        raise ValueError(f"The boxes table must be rows of class, x0, y0, x1, y1; got {type(table).__name__}.")
     rows = []
     for i, row in enumerate(table, start=1):
+        if isinstance(row, (str, bytes)) or not hasattr(row, "__iter__"):
+            raise ValueError(f"Table row {i} must be 5 cells (class, x0, y0, x1, y1), got {row!r}.")
         row = list(row)
         if all(_blank(c) for c in row):
             continue
@@ -98,14 +102,23 @@ def canvas_boxes(canvas: Any) -> tuple[list[list[Any]], tuple[int, int]]:
     shape = np.asarray(image).shape if not isinstance(image, str) else None
     if shape is None or len(shape) < 2:
         raise ValueError("The canvas image could not be read: press 'Reset canvas' and draw the boxes again.")
+    boxes = canvas.get("boxes") or []
+    if not isinstance(boxes, (list, tuple)):
+        raise ValueError(f"The canvas boxes must be a list, got {type(boxes).__name__}: press 'Reset canvas'.")
     rows = []
-    for i, box in enumerate(canvas.get("boxes") or [], start=1):
-        label = (box.get("label") or "").strip()
-        if not label:
+    for i, box in enumerate(boxes, start=1):
+        if not isinstance(box, dict):
+            raise ValueError(f"Box {i} on the canvas is not a box ({type(box).__name__}): delete it or reset the canvas.")
+        label = box.get("label")
+        label = label.strip() if isinstance(label, str) else label
+        if label is None or label == "":
             raise ValueError(
                 f"Box {i} on the canvas has no class: select it and choose one of "
                 f"{', '.join(get_pipeline().box_class_names)}."
             )
+        missing = [k for k in ("xmin", "ymin", "xmax", "ymax") if box.get(k) is None]
+        if missing:
+            raise ValueError(f"Box {i} on the canvas has no {', '.join(missing)}: draw it again.")
         rows.append([label, box["xmin"], box["ymin"], box["xmax"], box["ymax"]])
     return rows, (int(shape[0]), int(shape[1]))
 

@@ -89,12 +89,36 @@ def test_empty_and_clipped_and_ignored_boxes_give_notes(pipe):
          "Box 1 on the canvas has no class: select it and choose one of tree, building, car"),
         (lambda: app.generate_from_canvas(_canvas([{"label": "lamp", "xmin": 1, "ymin": 1, "xmax": 50, "ymax": 50}]), 0),
          "unknown box class 'lamp'"),
+        (lambda: app.generate_from_canvas(_canvas([{"label": "car", "xmin": 1, "ymin": 1, "xmax": 50}]), 0),
+         "Box 1 on the canvas has no ymax: draw it again"),
+        (lambda: app.generate_from_canvas(_canvas(["car 1 1 50 50"]), 0), "Box 1 on the canvas is not a box (str)"),
+        (lambda: app.generate_from_canvas(_canvas([{"label": "car", "xmin": 1, "ymin": 1, "xmax": 50, "ymax": 50}] * 17), 0),
+         "17 boxes given; this model was trained on scenes with at most 16 objects"),
+        (lambda: app.generate_from_canvas(_canvas([{"label": "car", "xmin": 1, "ymin": 1, "xmax": "wide", "ymax": 50}]), 0),
+         "coordinates must be numbers"),
+        (lambda: app.generate_from_table([["car", 1, 1, "inf", 9]], 0), "coordinates must be finite numbers"),
+        (lambda: app.generate_from_table([5, 6], 0), "Table row 1 must be 5 cells"),
+        (lambda: app.generate_from_table("car 1 1 9 9", 0), "The boxes table must be rows"),
+        (lambda: app.generate_from_table([["car", 1, 1, 9, 9]], None), "Seed is empty"),
     ],
 )
 def test_bad_input_raises_gr_error_with_message(pipe, call, message):
     with pytest.raises(gr.Error) as err:
         call()
     assert message in str(err.value.message)
+
+
+def test_canvas_boxes_outside_zero_area_inverted_and_empty(pipe):
+    """The issue's bad-input list through the canvas (canvas pixels, 4 per model pixel)."""
+    box = lambda x0, y0, x1, y1: {"label": "car", "xmin": x0, "ymin": y0, "xmax": x1, "ymax": y1}  # noqa: E731
+    _, table, *_, notes = app.generate_from_canvas(
+        _canvas([box(-40, 160, 80, 300), box(20, 20, 20, 80), box(120, 80, 60, 160), box(300, 300, 400, 400)]), 0)
+    assert table == [["car", 0, 40, 20, 64]]  # clipped to the 64x64 grid
+    assert "Box 1 (car) extends outside the canvas: clipped" in notes
+    assert "Box 2 (car) has zero area: ignored" in notes and "Box 3 (car) has inverted" in notes
+    assert "Box 4 (car) lies entirely outside the 256×256 canvas: ignored" in notes
+    _, table, image, *_, notes = app.generate_from_canvas(_canvas([]), 0)
+    assert table == [] and image.shape == (64, 64, 3) and "background only" in notes
 
 
 def test_reset_and_examples(pipe):
@@ -166,6 +190,8 @@ def test_client_generates_the_same_image_as_the_pipeline(client, pipe):
     [
         ([["dog", 1, 1, 9, 9]], 0, "unknown box class"),
         ([["car", 1, 1, 9, 9]] * 17, 0, "17 boxes given"),
+        ([["car", 1, "two", 9, 9]], 0, "Table row 1: y0 must be a number of pixels"),
+        ([["sky", 1, 1, 9, 9]], 0, "cannot be drawn as a box"),
         ([["car", 1, 1, 9, 9]], -1, "Seed must be a whole number"),
     ],
 )
@@ -175,6 +201,14 @@ def test_client_bad_input_gets_our_message(client, data, seed, message):
     with pytest.raises(AppError) as err:
         client.predict({"headers": app.TABLE_HEADERS, "data": data}, seed, api_name="/layout_generate")
     assert message in str(err.value) and GENERIC_UPSTREAM not in str(err.value)
+
+
+def test_client_canvas_without_image_gets_our_message(client):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError) as err:
+        client.predict(None, 0, api_name="/layout_from_canvas")
+    assert "The canvas has no image" in str(err.value) and GENERIC_UPSTREAM not in str(err.value)
 
 
 def test_client_empty_table_is_a_note_not_an_error(client):

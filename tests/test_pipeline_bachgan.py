@@ -171,6 +171,53 @@ def test_load_from_a_folder_with_its_index(G, index, tmp_path, pipe):
         load_bachgan(str(tmp_path / "m"))
 
 
+def test_load_bachgan_max_boxes_for_busy_scenes(G, index, tmp_path, pipe):
+    """Real scenes hold more instances than Toyscapes' 16: load_bachgan(max_boxes=N) raises the limit."""
+    G.save_pretrained(tmp_path / "m")
+    index.save(tmp_path / "m" / pipe_mod.INDEX_FILE)
+    rng = np.random.default_rng(0)
+    xy = rng.integers(0, 28, size=(41, 2))
+    many = [(int(c), int(x), int(y), int(x) + 4, int(y) + 4) for c, (x, y) in zip(rng.choice([TREE, BUILDING, CAR], 41), xy)]
+    default = load_bachgan(str(tmp_path / "m"))
+    assert default.max_boxes == 16
+    with pytest.raises(ValueError, match="17 boxes given; this model was trained on scenes with at most 16 objects"):
+        default.layout_to_image(many[:17])
+    busy = load_bachgan(str(tmp_path / "m"), max_boxes=40)
+    res = busy.layout_to_image(many[:40], seed=0)
+    assert res.boxes == many[:40] and res.notes == []
+    # every box is in the layout L (multi-hot: overlapping boxes keep all their classes)
+    for c, x0, y0, x1, y1 in many[:40]:
+        assert (res.box_layout[c, y0:y1, x0:x1] > 0).all()
+    with pytest.raises(ValueError, match="41 boxes given; this pipeline was loaded with max_boxes=40. Remove 1"):
+        busy.layout_to_image(many)
+    for bad in (0, -3, 2.5, True, "40"):
+        with pytest.raises(ValueError, match="max_boxes must be a whole number >= 1"):
+            load_bachgan(str(tmp_path / "m"), max_boxes=bad)
+        with pytest.raises(ValueError, match="max_boxes must be a whole number >= 1"):
+            BachGANPipeline(G, index, max_boxes=bad)
+
+
+def test_models_with_other_classes_default_to_a_loose_guard(tmp_path):
+    """A Cityscapes-class model (35 classes, 10 thing classes): no Toyscapes limit by default, only a 256-box guard."""
+    from synthkit.models.bachgan import CITYSCAPES_THINGS
+    from synthkit.retrieval import build_index
+
+    torch.manual_seed(0)
+    G35 = BachGANGenerator(get_config("tiny_test", {"num_classes": 35, "thing_classes": CITYSCAPES_THINGS})).eval()
+    rng = np.random.default_rng(0)
+    maps = rng.integers(0, 35, size=(8, 32, 32))
+    G35.save_pretrained(tmp_path / "city")
+    build_index(maps, tmp_path / "city" / pipe_mod.INDEX_FILE, num_classes=35, box_classes=CITYSCAPES_THINGS, size=16)
+    city = load_bachgan(str(tmp_path / "city"))
+    assert city.max_boxes == pipe_mod.OTHER_MAX_BOXES == 256
+    boxes = [(int(rng.choice(CITYSCAPES_THINGS)), x, y, x + 3, y + 5) for x in range(0, 28, 3) for y in range(0, 26, 5)]
+    assert len(boxes) > 16
+    res = city.layout_to_image(boxes, seed=0)
+    assert len(res.boxes) == len(boxes) and res.image.shape == (32, 32, 3)
+    with pytest.raises(ValueError, match="257 boxes given; this pipeline takes at most 256 boxes"):
+        city.layout_to_image([(26, 1, 1, 5, 5)] * 257)
+
+
 def test_model_without_retrieval_says_so():
     torch.manual_seed(0)
     G0 = BachGANGenerator(get_config("tiny_test", {"use_retrieval": False})).eval()

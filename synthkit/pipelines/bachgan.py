@@ -35,7 +35,9 @@ Bad input, and what happens (also in the result's ``notes``):
 - no box: a background-only image, from K memory maps drawn at random by ``seed`` (a note says so);
 - a box partly outside the canvas: clipped to it; a box entirely outside, of zero area, or inverted (x1 <= x0 or
   y1 <= y0): ignored with a note;
-- more boxes than the model was trained with (``max_boxes``, 16 for Toyscapes): ValueError saying how many;
+- more boxes than the pipeline takes (``max_boxes``: 16 for Toyscapes models, the most objects a training scene
+  has; give ``load_bachgan(..., max_boxes=N)`` for real scenes, e.g. a Cityscapes street with dozens of
+  instances): ValueError saying how many;
 - an unknown class: ValueError listing the box classes; a non-finite coordinate: ValueError.
 """
 from __future__ import annotations
@@ -55,18 +57,30 @@ __all__ = [
     "DEFAULT_MODEL",
     "INDEX_FILE",
     "NO_CLASS",
+    "DEFAULT_MAX_BOXES",
+    "OTHER_MAX_BOXES",
     "BachGANResult",
     "BachGANPipeline",
     "load_bachgan",
     "layout_to_image",
     "sample_images",
     "test_layouts",
+    "box_scores",
 ]
 
 DEFAULT_MODEL = "bachgan-toyscapes"
 INDEX_FILE = "retrieval_index.safetensors"  # the retrieval memory, next to model.safetensors
 NO_CLASS = 255  # in BachGANResult.retrieved: a pixel where every channel of the retrieved map is off
-DEFAULT_MAX_BOXES = 16  # synthkit.data.toyscapes.MAX_BOXES: the most objects a training scene has
+DEFAULT_MAX_BOXES = 16  # synthkit.data.toyscapes.MAX_BOXES: the most objects a Toyscapes training scene has
+# Models with other classes (converted Cityscapes / ADE20K weights) rasterise any number of boxes (L is multi-hot);
+# this is only a guard against pasting a whole annotation file, not a limit the model was trained with.
+OTHER_MAX_BOXES = 256
+
+
+def _check_max_boxes(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"max_boxes must be a whole number >= 1, got {value!r}")
+    return int(value)
 
 
 @dataclass
@@ -169,7 +183,7 @@ class BachGANPipeline:
         G: BachGANGenerator,
         index: RetrievalIndex | None,
         notes: Sequence[str] = (),
-        max_boxes: int = DEFAULT_MAX_BOXES,
+        max_boxes: int | None = None,
         num_candidates: int | None = None,
     ) -> None:
         cfg = G.config
@@ -186,7 +200,18 @@ class BachGANPipeline:
         self.G = G.eval()
         self.index = index
         self.notes = list(notes)
-        self.max_boxes = int(max_boxes)
+        # max_boxes: see load_bachgan; None = 16 for the Toyscapes classes (its training scenes' maximum), else 256
+        if max_boxes is None:
+            from synthkit.data import toyscapes
+
+            toy = cfg.num_classes == toyscapes.NUM_CLASSES
+            max_boxes = DEFAULT_MAX_BOXES if toy else OTHER_MAX_BOXES
+            self._limit_reason = (f"this model was trained on scenes with at most {max_boxes} objects" if toy else
+                                  f"this pipeline takes at most {max_boxes} boxes")
+        else:
+            max_boxes = _check_max_boxes(max_boxes)
+            self._limit_reason = f"this pipeline was loaded with max_boxes={max_boxes}"
+        self.max_boxes = max_boxes
         # the official retrieval keeps the first K of the top 6 = 2K candidates
         self.num_candidates = int(num_candidates or 2 * cfg.num_retrieved)
         self.class_names = _class_names(cfg.num_classes)
@@ -245,8 +270,8 @@ class BachGANPipeline:
         rows = _rows(boxes)
         if len(rows) > self.max_boxes:
             raise ValueError(
-                f"{len(rows)} boxes given; this model was trained on scenes with at most {self.max_boxes} objects. "
-                f"Remove {len(rows) - self.max_boxes} of them."
+                f"{len(rows)} boxes given; {self._limit_reason}. Remove {len(rows) - self.max_boxes} of them "
+                "(in code, load_bachgan(..., max_boxes=N) raises the limit, e.g. for real Cityscapes scenes)."
             )
         notes: list[str] = []
         if (ch, cw) != (H, W):
@@ -384,13 +409,23 @@ def _model_folder(name: str) -> Path:
     return hub._download_folder(name, None, None)
 
 
-def load_bachgan(name: str = DEFAULT_MODEL, index_path: str | Path | None = None) -> BachGANPipeline:
+def load_bachgan(
+    name: str = DEFAULT_MODEL, index_path: str | Path | None = None, *, max_boxes: int | None = None
+) -> BachGANPipeline:
     """The generator (registry name, folder or Hub repo id) and its retrieval memory, ready for inference.
 
     The memory is ``<folder>/retrieval_index.safetensors`` unless ``index_path`` is given. Spectral norm is folded
     into the weights (W / sigma), which gives the same outputs in eval mode without the per-call power iteration.
+
+    ``max_boxes``: the most boxes ``layout_to_image`` accepts. Default: ``DEFAULT_MAX_BOXES`` (16) for a model with
+    the Toyscapes classes (its training scenes never had more), ``OTHER_MAX_BOXES`` (256) otherwise. Real scenes
+    can hold many more instances than Toyscapes (a Cityscapes street: dozens of people and cars), e.g.
+    ``load_bachgan("bachgan-cityscapes", index_path="city_index.safetensors", max_boxes=128)``.
     """
     import synthkit
+
+    if max_boxes is not None:
+        max_boxes = _check_max_boxes(max_boxes)
 
     folder = _model_folder(str(name))
     G = synthkit.load(str(folder) if str(name) == DEFAULT_MODEL and str(name) not in _registered() else str(name))
@@ -406,7 +441,7 @@ def load_bachgan(name: str = DEFAULT_MODEL, index_path: str | Path | None = None
                 f"--n 2000 --size {G.config.height} --out {path}`"
             )
         index = RetrievalIndex.load(path)
-    return BachGANPipeline(G, index)
+    return BachGANPipeline(G, index, max_boxes=max_boxes)
 
 
 def _registered() -> list[str]:
@@ -447,6 +482,28 @@ def test_layouts(n: int, size: int = 64, seed: int = 0) -> list[Any]:
 
 
 test_layouts.__test__ = False  # not a pytest test
+
+
+def box_scores(pred: np.ndarray, boxes: Sequence[Sequence[int]], thing_classes: Sequence[int]) -> tuple[list[float], list[float]]:
+    """"Are the objects where the boxes are?", per box, from a segmentation ``pred`` [H, W] of the image.
+
+    For each box ``(c, x0, y0, x1, y1)`` (x1 / y1 exclusive):
+
+        pixel_acc_b = |{p in box : pred[p] == c}| / |box|                  share of the box labelled with its class
+        found_b     = 1 if argmax_{t in things} |{p in box : pred[p] == t}| == c (and some thing pixel exists)
+
+    Returns the two lists (empty boxes skipped). ``benchmarks/eval_bachgan.py`` averages them over held-out
+    layouts and divides by the same figure on the real images (the issue's target: ratio >= 0.70).
+    """
+    acc, found = [], []
+    for c, x0, y0, x1, y1 in boxes:
+        region = pred[y0:y1, x0:x1]
+        if region.size == 0:
+            continue
+        acc.append(float((region == c).mean()))
+        counts = [(region == t).sum() for t in thing_classes]
+        found.append(float(max(counts) > 0 and thing_classes[int(np.argmax(counts))] == c))
+    return acc, found
 
 
 def _index_for(G: BachGANGenerator) -> tuple[RetrievalIndex, list[str]]:
