@@ -249,6 +249,117 @@ def test_save_and_load_roundtrip(tmp_path, tiny):
 
 
 # ----------------------------------------------------------------------------------------------------------------
+# Eval fast path: folded weights, in-place ops, shortcut fold (GroupDNetGenerator.folded)
+
+
+def _randomize_norm_stats(model: GroupDNet, seed: int = 0) -> None:
+    g = torch.Generator().manual_seed(seed)
+    for module in model.G.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.copy_(torch.rand(module.running_mean.shape, generator=g) * 2 - 1)
+            module.running_var.copy_(torch.rand(module.running_var.shape, generator=g) * 1.5 + 0.5)
+
+
+def _reference_eval_forward(G, z: torch.Tensor, seg: torch.Tensor) -> torch.Tensor:
+    """The generator's equations written out with the modules themselves (no folding, no cache, no in-place)."""
+    F = torch.nn.functional
+
+    def cgnorm(norm, x, m):  # PFN(x) * (1 + gamma(m)) + beta(m), PFN with running statistics in eval mode
+        actv = torch.relu(norm.mlp_shared(m))
+        return norm.param_free_norm(x) * (1 + norm.mlp_gamma(actv)) + norm.mlp_beta(actv)
+
+    m = G.norm_input(seg)
+    x = G.fc(latent_to_official(z))
+    for i, block in enumerate(G.blocks):
+        if i > 0:
+            x = F.interpolate(x, scale_factor=2.0, mode="nearest")
+        mi = F.interpolate(m, size=x.shape[2:], mode="nearest")
+        x_s = block.conv_s(cgnorm(block.norm_s, x, mi)) if block.learned_shortcut else x
+        dx = block.conv_0(F.leaky_relu(cgnorm(block.norm_0, x, mi), 0.2))
+        dx = block.conv_1(F.leaky_relu(cgnorm(block.norm_1, dx, mi), 0.2))
+        x = x_s + dx
+    return torch.tanh(G.conv_img(F.leaky_relu(x, 0.2)))
+
+
+@pytest.mark.parametrize("preset", ["tiny_test", "cityscapes_small"])
+def test_eval_fast_path_equals_the_equations(preset):
+    torch.manual_seed(0)
+    if preset == "cityscapes_small":  # the Cityscapes CG-Norm (instance-edge channel, no shortcut fold)
+        config = GroupDNetConfig(4, (32, 64), (32, 32, 16, 8), (4, 4, 2, 1), "cityscapes", instance_edge=True,
+                                 encoder_channels=8)
+    else:
+        config = GroupDNetConfig.from_preset(preset)
+    model = GroupDNet(config, with_encoder=False)
+    _randomize_norm_stats(model)
+    model.eval()
+    seg, z = _seg(config, batch=2), model.sample_latent(2, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        expected = _reference_eval_forward(model.G, z, seg)
+        one_off = model.generate(z, seg)
+        cached = model.generate(z, norm_cache=model.precompute_norm_params(seg))
+    with torch.inference_mode():
+        in_inference_mode = model.generate(z, seg)
+    with_grad = model.generate(z, seg)  # autograd on: weights folded afresh, no in-place on saved tensors
+    for name, out in (("one-off", one_off), ("cache", cached), ("inference_mode", in_inference_mode),
+                      ("grad enabled", with_grad)):
+        assert (out - expected).abs().max().item() <= 1e-5, name
+    folds = [f.shift_through_shortcut for f in model.G._fold().blocks]
+    shortcut = [b.learned_shortcut for b in model.G.blocks]
+    if config.cgnorm == "deepfashion":  # every shortcut narrows (fout < fin): its shift conv goes through conv_s
+        assert folds == shortcut and any(folds)
+    else:  # Cityscapes: conv_s groups do not read whole groups of the shift conv -> plain form
+        assert not any(folds)
+
+
+def test_eval_forward_with_grad_reaches_codes_and_weights(tiny):
+    tiny.eval()
+    z = tiny.sample_latent(1).requires_grad_(True)
+    image = tiny.generate(z, _seg(tiny.config, batch=1))
+    image.square().mean().backward()
+    assert z.grad is not None and z.grad.abs().sum() > 0
+    last = tiny.G.blocks[-1]
+    assert last.learned_shortcut
+    # the shortcut's shift conv is folded through conv_s in eval mode: its weights still get gradients
+    assert last.norm_s.mlp_beta.weight.grad.abs().sum() > 0
+    assert tiny.G.blocks[0].conv_0.parametrizations.weight.original.grad.abs().sum() > 0
+
+
+def test_folded_weights_follow_weight_changes(tiny):
+    """The no-grad fold is reused across calls, but never after the weights changed."""
+    tiny.eval()
+    z, seg = tiny.sample_latent(1), _seg(tiny.config, batch=1)
+    torch.manual_seed(5)
+    other = GroupDNet(tiny.config)
+    _randomize_norm_stats(other, seed=3)
+    other.eval()
+    with torch.no_grad():
+        before = tiny.generate(z, seg)
+        assert tiny.G.folded() is tiny.G.folded()  # reused while nothing changes
+        tiny.load_state_dict(other.state_dict())
+        after = tiny.generate(z, seg)
+        expected = other.generate(z, seg)
+        assert not torch.allclose(before, after)
+        assert torch.equal(after, expected)
+        tiny.G.conv_img.bias.add_(0.5)  # an in-place edit counts too
+        assert not torch.equal(tiny.generate(z, seg), expected)
+
+
+def test_one_off_forward_does_not_touch_a_norm_cache(tiny):
+    tiny.eval()
+    seg = _seg(tiny.config, batch=1)
+    with torch.no_grad():
+        cache = tiny.precompute_norm_params(seg)
+        snapshot = [{k: tuple(t.clone() for t in v) for k, v in p.items()} for p in cache.params]
+        z = tiny.sample_latent(1)
+        first = tiny.generate(z, norm_cache=cache)
+        tiny.generate(z, seg)  # a one-off forward overwrites its own label-map tensors, never the cache's
+        second = tiny.generate(z, norm_cache=cache)
+    assert torch.equal(first, second)
+    for p, q in zip(cache.params, snapshot):
+        assert all(torch.equal(a, b) for k in p for a, b in zip(p[k], q[k]))
+
+
+# ----------------------------------------------------------------------------------------------------------------
 # Training task
 
 
