@@ -393,20 +393,20 @@ class CGNorm(nn.Module):
         actv = F.relu(folded.shared(m), inplace=True)  # [B, hidden, h, w]
         return folded.scale(actv), folded.shift(actv)
 
-    def normalize(self, x: torch.Tensor, params: tuple[torch.Tensor, torch.Tensor], consume: bool = False):
-        """Apply (gamma, beta) or (scale, shift) to x. ``consume``: the shift tensor may be overwritten (a one-off
-        forward's own params, never a cache's), which saves allocating a new activation."""
+    def normalize(self, x: torch.Tensor, params: tuple[torch.Tensor, torch.Tensor], out: torch.Tensor | None = None):
+        """Apply (gamma, beta) or (scale, shift) to x. Eval mode only: ``out`` receives the result (x itself or the
+        shift map, when the caller owns that tensor and no gradient is recorded), which saves a new activation."""
         if self.training:
             gamma, beta = params
             # Eq. (CG-Norm) with batch statistics
             return self.param_free_norm(x) * (1.0 + gamma) + beta
         scale, shift = params
-        if consume:
-            return shift.addcmul_(x, scale)  # shift + x * scale, written into shift
-        return torch.addcmul(shift, x, scale)  # x * scale + shift
+        if out is not None:
+            return torch.addcmul(shift, x, scale, out=out)  # x * scale + shift, written into out
+        return torch.addcmul(shift, x, scale)
 
     def forward(self, x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-        return self.normalize(x, self.modulation(m), consume=True)
+        return self.normalize(x, self.modulation(m))
 
 
 # ================================================================================================================
@@ -478,11 +478,12 @@ class GroupResBlock(nn.Module):
 
     def forward(
         self, x: torch.Tensor, params: dict[str, tuple[torch.Tensor, ...]], folded: FoldedBlock | None = None,
-        consume: bool = False,
+        scratch_x: bool = False, scratch_params: bool = False,
     ) -> torch.Tensor:
         """x [B, fin, h, w] -> [B, fout, h, w] with the label-map branch's ``params`` (from ``modulation``).
 
-        ``consume``: params belong to this call alone and may be overwritten (saves allocating activations).
+        Eval mode, no gradient recorded: ``scratch_x`` / ``scratch_params`` say that x / params belong to this call
+        alone and may be overwritten (saves allocating activations; a NormCache is never scratch).
         """
         if self.training:
             lrelu = lambda t: F.leaky_relu(t, 0.2)  # noqa: E731
@@ -490,18 +491,21 @@ class GroupResBlock(nn.Module):
             dx = self.conv_0(lrelu(self.norm_0.normalize(x, params["norm_0"])))
             dx = self.conv_1(lrelu(self.norm_1.normalize(dx, params["norm_1"])))
             return x_s + dx
-        # Eval: the same equations on folded weights; in-place ops only on tensors this call created.
+        # Eval: the same equations on folded weights.
         f = folded or self.fold()
         if not self.learned_shortcut:
             x_s = x
         elif f.shift_through_shortcut:  # conv_s(x * scale_s) + conv_s(shift_s), the second one precomputed
             scale_s, shift_through = params["norm_s"]
-            x_s = f.conv_s(scale_s.mul_(x) if consume else x * scale_s)
+            x_s = f.conv_s(torch.mul(x, scale_s, out=scale_s) if scratch_params else x * scale_s)
             x_s = x_s.add_(shift_through)
         else:
-            x_s = f.conv_s(self.norm_s.normalize(x, params["norm_s"], consume))
-        dx = f.conv_0(F.leaky_relu(self.norm_0.normalize(x, params["norm_0"], consume), 0.2, inplace=True))
-        dx = f.conv_1(F.leaky_relu(self.norm_1.normalize(dx, params["norm_1"], consume), 0.2, inplace=True))
+            x_s = f.conv_s(self.norm_s.normalize(x, params["norm_s"], params["norm_s"][1] if scratch_params else None))
+        # CGN_0 writes into x when x is scratch and no longer needed as the residual, else into its own shift map
+        out_0 = x if scratch_x and self.learned_shortcut else params["norm_0"][1] if scratch_params else None
+        dx = f.conv_0(F.leaky_relu(self.norm_0.normalize(x, params["norm_0"], out_0), 0.2, inplace=True))
+        out_1 = dx if scratch_x else None  # dx is this call's own conv output
+        dx = f.conv_1(F.leaky_relu(self.norm_1.normalize(dx, params["norm_1"], out_1), 0.2, inplace=True))
         return dx.add_(x_s)  # [B, fout, h, w]
 
 
@@ -642,17 +646,19 @@ class GroupDNetGenerator(nn.Module):
                 x = block(x, p)
             return torch.tanh(self.conv_img(F.leaky_relu(x, 0.2))).contiguous()  # [B, 3, H, W]
 
-        # Eval: folded weights. A one-off forward computes each block's label-map branch just before the block and
-        # lets the block overwrite it (no autograd: in-place); a cached one (a morph tick) only reads the cache.
+        # Eval: folded weights. A one-off forward computes each block's label-map branch just before the block; a
+        # cached one (a morph tick) only reads the cache. Without autograd the blocks may overwrite their own
+        # activations (and a one-off forward's label-map tensors) in place.
         folded = self.folded()
         maps = self._resized_maps(seg) if norm_cache is None else None
-        consume = norm_cache is None and not torch.is_grad_enabled()
+        scratch = not torch.is_grad_enabled()
+        own_params = norm_cache is None and seg.shape[0] == z.shape[0]  # not broadcast against a batch of codes
         x = folded.fc(z_flat)  # [B, block_channels[0], h, w]
         for i, (block, f) in enumerate(zip(self.blocks, folded.blocks)):
             if i > 0:
                 x = F.interpolate(x, scale_factor=2.0, mode="nearest")  # [B, c, 2h, 2w]
             params = block.modulation(maps[i], f) if norm_cache is None else norm_cache.params[i]
-            x = block(x, params, f, consume)
+            x = block(x, params, f, scratch_x=scratch, scratch_params=scratch and own_params)
         x = folded.conv_img(F.leaky_relu(x, 0.2, inplace=True))
         return torch.tanh_(x).contiguous()  # [B, 3, H, W]
 
