@@ -281,12 +281,14 @@ def _reference_eval_forward(G, z: torch.Tensor, seg: torch.Tensor) -> torch.Tens
     return torch.tanh(G.conv_img(F.leaky_relu(x, 0.2)))
 
 
-@pytest.mark.parametrize("preset", ["tiny_test", "cityscapes_small"])
+@pytest.mark.parametrize("preset", ["tiny_test", "cityscapes_small", "ade20k_small"])
 def test_eval_fast_path_equals_the_equations(preset):
     torch.manual_seed(0)
     if preset == "cityscapes_small":  # the Cityscapes CG-Norm (instance-edge channel, no shortcut fold)
         config = GroupDNetConfig(4, (32, 64), (32, 32, 16, 8), (4, 4, 2, 1), "cityscapes", instance_edge=True,
                                  encoder_channels=8)
+    elif preset == "ade20k_small":  # the ADE20K CG-Norm (class-grouped shared conv, hidden 2C or C*G)
+        config = GroupDNetConfig(4, (32, 32), (32, 32, 16, 8), (4, 4, 2, 1), "ade20k", encoder_channels=8)
     else:
         config = GroupDNetConfig.from_preset(preset)
     model = GroupDNet(config, with_encoder=False)
@@ -305,7 +307,7 @@ def test_eval_fast_path_equals_the_equations(preset):
         assert (out - expected).abs().max().item() <= 1e-5, name
     folds = [f.shift_through_shortcut for f in model.G._fold().blocks]
     shortcut = [b.learned_shortcut for b in model.G.blocks]
-    if config.cgnorm == "deepfashion":  # every shortcut narrows (fout < fin): its shift conv goes through conv_s
+    if config.cgnorm in ("deepfashion", "ade20k"):  # every shortcut narrows: its shift conv goes through conv_s
         assert folds == shortcut and any(folds)
     else:  # Cityscapes: conv_s groups do not read whole groups of the shift conv -> plain form
         assert not any(folds)
