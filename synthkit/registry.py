@@ -137,8 +137,8 @@ register(
     "bachgan-toyscapes",
     paper="bachgan",
     folder="bachgan-toyscapes",
-    sha256="235174e4e00e9e199facddea5e331989f7c454e71cd7c43ee1c67e1206a49904",
-    description="BachGAN (SPADE + background retrieval, K=3) trained 1000 steps on Toyscapes 64x64 boxes; "
+    sha256="1b87854b89c623c9b75c7b1510b50d319df3747fd95c9a3ed08e2c71e3a0d37c",
+    description="BachGAN (SPADE + background retrieval, K=3) trained 1600 steps on Toyscapes 64x64 boxes (raw G); "
     "retrieval memory of 2000 train maps bundled",
 )
 

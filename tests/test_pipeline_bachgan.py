@@ -255,3 +255,38 @@ def test_bundled_model_loads_and_is_small():
     res = pipe.layout_to_image(sample.boxes, seed=0)
     assert res.image.shape == (64, 64, 3) and res.notes == []
     assert res.image.std() > 5, "the bundled model produced a flat image"
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Quality of the bundled model: the issue's bar, on held-out layouts with the offline backbone
+# ------------------------------------------------------------------------------------------------------------------
+QUALITY_N = 1000  # the held-out layouts of benchmarks/eval_bachgan.py (Toyscapes split "test", seed 0): same number
+
+
+@torch.no_grad()
+def _box_pixel_accuracy(backbone, images: list[np.ndarray], layouts, things) -> float:
+    """Mean over all boxes of the share of box pixels the backbone labels with the box's class."""
+    from synthkit.pipelines.bachgan import box_scores
+
+    acc = []
+    for i in range(0, len(images), 100):
+        x = torch.from_numpy(np.stack(images[i:i + 100])).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+        for pred, s in zip(backbone.segment(x).argmax(1).numpy(), layouts[i:i + 100]):
+            acc += box_scores(pred, s.boxes, things)[0]
+    return float(np.mean(acc))
+
+
+@pytest.mark.slow
+def test_bundled_model_puts_the_objects_in_their_boxes():
+    """Issue #4: per-box class accuracy of the backbone's segmentation inside the boxes >= 70% of what it reaches on
+    the real images of the same layouts (1000 held-out Toyscapes layouts, seed 0: the eval's own figure)."""
+    from synthkit.backbones import load_backbone
+
+    pipe = load_bachgan()
+    backbone = load_backbone("toyscapes")
+    layouts = test_layouts(QUALITY_N, size=pipe.image_size[0], seed=0)
+    things = list(pipe.config.thing_classes)
+    real = _box_pixel_accuracy(backbone, [s.image for s in layouts], layouts, things)
+    fake = _box_pixel_accuracy(backbone, [pipe.layout_to_image(s.boxes, seed=0).image for s in layouts], layouts, things)
+    assert real > 0.6, f"the backbone itself finds the boxes' classes badly on real images ({real:.3f})"
+    assert fake >= 0.70 * real, f"box pixel accuracy generated {fake:.3f} = {fake / real:.3f} x real {real:.3f} < 0.70"
