@@ -455,7 +455,8 @@ class GroupResBlock(nn.Module):
         through = False
         if conv_s is not None:
             shift = norms["norm_s"].shift
-            fin, fout, gs, gh = conv_s.weight.shape[1] * conv_s.groups, conv_s.weight.shape[0], conv_s.groups, shift.groups
+            gs, gh = conv_s.groups, shift.groups  # groups of conv_s and of the shift conv
+            fin, fout = conv_s.weight.shape[1] * gs, conv_s.weight.shape[0]
             hidden = shift.weight.shape[1] * gh
             cheaper = (hidden // gs) * fout < (hidden // gh) * fin
             if gh % gs == 0 and cheaper:
@@ -517,8 +518,10 @@ class GroupResBlock(nn.Module):
 class NormCache:
     """The label-map branch of every CG-Norm for one seg: per block, per norm, (scale, shift) or (gamma, beta).
 
-    Valid only for the generator, seg and train/eval mode it was computed with; its batch may be 1 and be
-    broadcast against a batch of codes.
+    Eval mode: (scale, shift) of ``CGNorm.fold``; for a shortcut folded through conv_s (``GroupResBlock.fold``)
+    norm_s holds (scale_s, conv_s(shift_s)). Valid only for the generator, seg and train/eval mode it was computed
+    with (and the weights of that moment); its batch may be 1 and be broadcast against a batch of codes. The
+    forward only reads it.
     """
 
     params: list[dict[str, tuple[torch.Tensor, torch.Tensor]]]
