@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
+import subprocess
 import sys
 import types
+from pathlib import Path
 
 import gradio as gr
 import numpy as np
@@ -503,3 +506,16 @@ def test_event_lint_catches_violations():
         slider.release(user_errors(plain), slider, out, api_name="good")
     problems = event_problems(demo)
     assert problems == ["/bad: plain is not decorated with @user_errors", "/bad: Slider.change with trigger_mode='once'"]
+
+
+@pytest.mark.parametrize("preset, expected", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_demos_package_sets_passive_openmp_wait_before_torch(preset, expected):
+    """Spinning OpenMP waits stall a busy 2-core Space; `import demos` sets PASSIVE before torch loads (user value wins)."""
+
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if preset:
+        env["OMP_WAIT_POLICY"] = preset
+    code = "import sys, os, demos; print(os.environ['OMP_WAIT_POLICY'], 'torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
+                         cwd=str(Path(__file__).resolve().parents[1])).stdout.split()
+    assert out == [expected, "False"]
