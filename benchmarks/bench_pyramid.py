@@ -9,11 +9,16 @@ Quality, on held-out Toyscapes scenes (split "test"), for each pyramid level l (
                    the deepest level); also vs the ground-truth scene, and vs the scene predicted for ANOTHER
                    source (the chance level: a model that ignores its input scores this much).
 
+FID / KID per level (the paper's table "FID from CONV1 to FC8"): for each level, N generations (one per held-out
+source, one z each) against N *other* held-out real scenes (disjoint from the sources, so a perfect copy does not
+score 0), on the offline backbone's ``pool`` features (128-d). The row "real vs real" is the floor: FID between the
+sources themselves and the same reference set. Written to results/pyramid_fid.{md,json} next to the paper's column.
+
 Speed: median wall time of one call of generate_from_level / inpaint / composite (one image, batch 1).
 
     python benchmarks/bench_pyramid.py                         # bundled pyramid-toyscapes, 200 test scenes
-    python benchmarks/bench_pyramid.py --model runs/pyr/model --n 64 --quick
-Writes benchmarks/results/pyramid.{md,json}. Numbers use the offline Toyscapes backbone: compare them only with
+    python benchmarks/bench_pyramid.py --model runs/pyr/model --n 64 --quick --fid-n 0
+Writes benchmarks/results/pyramid.{md,json} and pyramid_fid.{md,json}. Numbers use the offline Toyscapes backbone: compare them only with
 other synthkit runs, never with the paper's tables.
 """
 from __future__ import annotations
@@ -29,9 +34,10 @@ import numpy as np
 import torch
 
 from synthkit.data.toyscapes import ToyscapesDataset
-from synthkit.pipelines.pyramid import PyramidPipeline, load_pyramid
+from synthkit.pipelines.pyramid import PAPER_FID_SOURCE, PyramidPipeline, fid_kid_by_level, load_pyramid
 
 TARGET_AGREEMENT = 0.8
+
 
 
 @torch.no_grad()
@@ -71,6 +77,41 @@ def quality(pipe: PyramidPipeline, n: int, seed: int = 0, batch: int = 50) -> li
     return rows
 
 
+def fid_per_level(pipe: PyramidPipeline, n: int, seed: int = 0) -> dict:
+    """FID / KID per level: generations from test scenes 0..n-1 vs the real test scenes n..2n-1 (disjoint)."""
+    data = ToyscapesDataset(size=pipe.image_size, length=2 * n, split="test", seed=seed,
+                            cache_dir=os.environ.get("SYNTHKIT_TOYSCAPES_CACHE") or None)
+    x_all = torch.stack([data[i]["image"] for i in range(2 * n)])  # [2N, 3, S, S]
+    prov = pipe.backbone.provenance
+    return {
+        "rows": fid_kid_by_level(pipe, x_all[:n], x_all[n:], seed=seed),
+        "n": n,
+        "layer": pipe.backbone.fid_layer,
+        "provenance": dict(prov, n_real=n, n_fake=n, seed=seed),
+        "paper_source": PAPER_FID_SOURCE,
+    }
+
+
+def fid_table(result: dict, model: str, image_size: int) -> str:
+    prov = result["provenance"]
+    lines = [
+        f"# Semantic Pyramid: FID / KID per level ({model}, {image_size} px, N={result['n']} generations per level "
+        f"vs {result['n']} other held-out scenes, seed {prov['seed']})",
+        "",
+        f"Features: offline backbone {prov.get('backend')} `{result['layer']}` layer, weights sha256 "
+        f"{str(prov.get('weights_sha256'))[:12]}...: NOT Inception, not comparable with the paper's column. "
+        "Generation from one level alone, one z per source. KID = mean +- std over 100 random subsets of N/2 (unbiased MMD^2, x 1e3 below).",
+        "",
+        "| level | FID (offline) | KID x 1e3 (offline) | paper FID (Places365, Inception) |",
+        "|---|---|---|---|",
+    ]
+    for r in result["rows"]:
+        paper = "-" if r["level"] == "real vs real" else ("not found" if r["paper_fid"] is None else f"{r['paper_fid']:.2f}")
+        lines.append(f"| {r['level']} | {r['fid']:.3f} | {1e3 * r['kid']:.3f} +- {1e3 * r['kid_std']:.3f} | {paper} |")
+    lines += ["", f"Paper column: {result['paper_source']}."]
+    return "\n".join(lines)
+
+
 def speed(pipe: PyramidPipeline, reps: int) -> list[dict]:
     rng = np.random.default_rng(0)
     s = pipe.image_size
@@ -99,6 +140,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=None, help="registry name, folder or repo id (default: pyramid-toyscapes)")
     ap.add_argument("--n", type=int, default=200, help="held-out scenes for the quality table")
+    ap.add_argument("--fid-n", type=int, default=500, help="generations per level for FID/KID (0: skip)")
     ap.add_argument("--quick", action="store_true", help="fewer speed repetitions")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (2 shared cores: 1 avoids oversubscription)")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results"), help="folder for pyramid.md/.json")
@@ -111,9 +153,13 @@ def main() -> None:
     dists = [r["dist_to_source"] for r in q]
     rises = sum(b > a for a, b in zip(dists[:-1], dists[1:]))
     deepest = q[-1]["scene_agreement"]
+    divs = [r["diversity"] for r in q]
+    div_rises = sum(b > a for a, b in zip(divs[:-1], divs[1:]))
     checks = {
         "dist_to_source rises level to level": f"{rises}/{len(dists) - 1}",
         "dist_to_source: deepest > shallowest": bool(dists[-1] > dists[0]),
+        "diversity rises level to level": f"{div_rises}/{len(divs) - 1}",
+        "diversity: deepest > shallowest": bool(divs[-1] > divs[0]),
         f"scene agreement from the deepest level >= {TARGET_AGREEMENT}": bool(deepest >= TARGET_AGREEMENT),
     }
     prov = dict(pipe.backbone.provenance) if hasattr(pipe.backbone, "provenance") else {}
@@ -152,6 +198,13 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "pyramid.md").write_text(text + "\n")
     (out / "pyramid.json").write_text(json.dumps(result, indent=2) + "\n")
+    if args.fid_n > 0:
+        fr = fid_per_level(pipe, args.fid_n)
+        fr["model"] = result["model"]
+        text = fid_table(fr, result["model"], pipe.image_size)
+        print("\n" + text)
+        (out / "pyramid_fid.md").write_text(text + "\n")
+        (out / "pyramid_fid.json").write_text(json.dumps(fr, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@
 # 3. **training** it (a short run in fast mode) with the paper's mask sampling;
 # 4. **what each level keeps**: a grid, rows = levels, columns = samples;
 # 5. **inpainting and compositing**;
-# 6. **the per-level table**: distance to the reference, diversity, semantics kept;
+# 6. **the per-level table**: distance to the reference, diversity, semantics kept, and FID / KID per level next to the paper's;
 # 7. exercises, and **the switch to VGG-16** (the paper's classifier) on Colab.
 #
 # As everywhere in synthkit, the classifier is the small offline Toyscapes network (`synthkit.backbones`), not the
@@ -223,8 +223,18 @@ draw_pyramid(config)
 #
 # * adversarial, least squares: `L_adv = E[(D(G(phi, m, z)) - 1)^2]`;
 # * semantic reconstruction: the *generated* image goes through the same frozen classifier, and per level
-#   `sum(P(m_l) |P(phi_l(G)) - P(phi_l(x))|) / sum(P(m_l) C_l)`, with `P` a 2x2 max-pool that forgives small shifts;
-# * diversity: `E|z1 - z2| / E|G(z1) - G(z2)|`, small when two noises give two different images.
+#   `alpha_l * sum(P(m_l) |P(phi_l(G)) - P(phi_l(x))|) / (sum(P(m_l) C_l) * s_l)`, with `P` a 2x2 max-pool that
+#   forgives small shifts and `s_l` the mean size of the level's features (so fc8's logits do not outweigh the
+#   rest); `alpha_l` decreases with depth (4, 3, 2, 1, 1, 1, 1): the shallow levels carry most of the picture;
+# * diversity: the ports use the ratio `E|z1 - z2| / E|G(z1) - G(z2)|`; the Toyscapes model uses the capped
+#   per-sample version of Yang et al. 2019, `-E_i min(|G(z1)_i - G(z2)_i| / |z1_i - z2_i|, tau)`: every sample is
+#   pushed apart until its two images differ by `tau`, so levels that leave freedom use it and near copies are
+#   left alone.
+#
+# The noise enters the z MLP *and* modulates each level block (`z_to_blocks`, BigGAN's hierarchical latent):
+# without that route a generation from fc7 / fc8 ignored z (one image per scene). The module docstring of
+# `synthkit/models/semantic_pyramid.py` lists every term and weight, and why the Toyscapes recipe differs from the
+# ports'.
 #
 # The masks one training batch gets:
 
@@ -297,9 +307,11 @@ print("using", source, "| levels", pipe.levels, "| image size", pipe.image_size,
 # `pipe.generate_from_level(image, level, seed)` gives the generator one level of the reference's features and
 # nothing else. Rows: levels, shallow to deep; columns: different seeds. What the paper shows, read top to
 # bottom: near copies, then the same layout with new details, then free variations of the same kind of scene.
-# Check how far a small model trained for minutes on a CPU gets: typically the shallow rows keep the layout, and
-# the deepest rows fall back to one "typical" scene for every seed (little diversity: mode collapse, which the
-# diversity loss is there to fight, and which longer training reduces).
+# With the bundled model (half an hour of CPU training) the trend is there: conv1 and conv2 give near copies
+# (the seeds barely differ), conv3 and conv4 keep the layout but redraw the sky and the details, and the vector
+# levels keep only the kind of scene, with the trees, buildings and sky changing from seed to seed. The images
+# stay blurry: a 0.9 M-parameter generator after 3000 steps. A model trained with the ports' recipe for the same
+# time showed the opposite (exercise 4): conv1 was no copy, and fc7 / fc8 gave one image for every seed.
 
 # %%
 from synthkit.viz import make_grid
@@ -409,6 +421,27 @@ save_fig(fig, "07_per_level")
 plt.show()
 
 # %% [markdown]
+# **FID / KID per level**, the paper's table "FID from CONV1 to FC8": for each level, the generations from that
+# level alone (one per held-out source) against a *different* set of held-out real scenes, on the offline
+# backbone's `pool` features (`fid_kid_by_level`). The first row, real vs real, is the floor for this sample size.
+# The paper's column used Inception features on Places365: it shows the *shape* of the trend (FID rises with
+# depth: deeper levels are freer, so further from the real distribution), never comparable numbers. Only its two
+# ends could be found (see `PAPER_FID_SOURCE`); the full-size table is `benchmarks/results/pyramid_fid.md`.
+
+# %%
+from synthkit.pipelines.pyramid import PAPER_FID_SOURCE, fid_kid_by_level
+
+N_FID = 48 if FAST else 300
+held_out = ToyscapesDataset(size=pipe.image_size, length=2 * N_FID, split="test")
+x_fid = torch.stack([held_out[i]["image"] for i in range(2 * N_FID)])  # [2N, 3, 64, 64]
+fid_rows = fid_kid_by_level(pipe, x_fid[:N_FID], x_fid[N_FID:])
+lines = ["| level | FID (offline `pool`) | KID x 1e3 | paper FID (Inception, Places365) |", "|---|---:|---:|---:|"]
+for r in fid_rows:
+    paper = "-" if r["level"] == "real vs real" else ("not found" if r["paper_fid"] is None else f"{r['paper_fid']:.2f}")
+    lines.append(f"| {r['level']} | {r['fid']:.3f} | {1e3 * r['kid']:.2f} | {paper} |")
+display(Markdown("\n".join(lines) + f"\n\nN = {N_FID} per level; paper column: {PAPER_FID_SOURCE}."))
+
+# %% [markdown]
 # ## 7. Exercises
 #
 # 1. **Two levels at once.** `pipe.inpaint(ref, hole, levels=["conv4", "fc8"])` gives the generator two levels
@@ -419,7 +452,11 @@ plt.show()
 #    look like a scene?
 # 3. **The reconstruction weight.** Train with `resolve_task("pyramid", "toyscapes64", {"lambda_rec": 0.1})`
 #    (the ports' value) for the same number of steps. How do the first two columns of the per-level table change?
-# 4. **Re-painting.** Paint a hole over the sky only and inpaint from `conv5`, then from `fc7`, with several seeds.
+# 4. **The ports' recipe.** Train 700 steps with `{"rec_level_weights": (), "rec_normalize": False,
+#    "diversity": "ratio", "lambda_div": 0.1, "z_to_blocks": False, "vector_level_weight": 1.0}` and compare the
+#    level grid with the bundled model's. Which rows lose their diversity, and which stop being copies? Then switch
+#    the changes back on one at a time: which one fixes which row?
+# 5. **Re-painting.** Paint a hole over the sky only and inpaint from `conv5`, then from `fc7`, with several seeds.
 #    Which level lets the sky change mode (day, sunset, night), and which keeps it?
 
 # %% [markdown]

@@ -155,6 +155,7 @@ register(
     "pyramid-toyscapes",
     paper="pyramid",
     folder="pyramid-toyscapes",
-    sha256="309d19ec5343f768866e1eda88c492f3e74d24a9b050b16855c05e1e8f76faeb",
-    description="Semantic Pyramid generator on the offline backbone's levels (conv1..fc8), Toyscapes 64x64, 2800 CPU steps",
+    sha256="30db4290326adb9f2f57c4ea307673f9f22d3e97bf841dc92ee5efe579b1adb7",
+    description="Semantic Pyramid generator on the offline backbone's levels (conv1..fc8), Toyscapes 64x64, 3000 CPU steps "
+    "(toyscapes64 recipe: alpha_l, capped diversity, z to every block)",
 )

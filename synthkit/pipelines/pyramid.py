@@ -59,11 +59,26 @@ __all__ = [
     "inpaint",
     "composite",
     "sample_images",
+    "PAPER_FID_BY_LEVEL",
+    "PAPER_FID_SOURCE",
+    "generate_by_level",
+    "fid_kid_by_level",
     "to_image_tensor",
     "to_mask_tensor",
 ]
 
 DEFAULT_MODEL = "pyramid-toyscapes"
+
+# The paper's FID per level (Places365 VGG-16, 256 px, Inception features). Its table could not be read offline
+# (docs/papers/pyramid_3d_i2s.md has no body text); the only values found are the two ends, quoted by a secondary,
+# machine-written summary of the paper, NOT verified against the PDF. None = not found (never filled from memory).
+PAPER_FID_BY_LEVEL: dict[str, float | None] = {
+    "conv1": 2.89, "conv2": None, "conv3": None, "conv4": None, "conv5": None, "fc7": None, "fc8": 29.34,
+}
+PAPER_FID_SOURCE = (
+    "conv1 and fc8 only, quoted by a secondary machine-written summary (https://www.emergentmind.com/papers/2003.06221: "
+    "'from 2.89 at Conv1 to 29.34 at FC8'), not verified against the paper's PDF; other levels not found offline"
+)
 
 
 @dataclass
@@ -422,3 +437,58 @@ def sample_images(model: SemanticPyramidGenerator, n: int = 4, seed: int = 0) ->
     pipe = PyramidPipeline(model, build_backbone(model.config.backbone))
     data = ToyscapesDataset(size=pipe.image_size, length=max(n, 1), split="test", seed=seed)
     return [pipe.generate_from_level(data[i]["image"], pipe.levels[-1], seed=seed + i).image for i in range(n)]
+
+
+@torch.no_grad()
+def generate_by_level(pipe: PyramidPipeline, x: Tensor, level: str | int, seed: int = 0, batch: int = 100) -> Tensor:
+    """Generations from one level alone for a batch of sources x [N, 3, S, S] in [-1, 1] -> [N, 3, S, S].
+
+    Chunk k of ``batch`` sources uses noise seed ``seed + k * batch`` (one z per source).
+    """
+    c = pipe.config
+    masks = pipe._masks([c.level_index(level)], torch.zeros(1, 1, c.image_size, c.image_size))
+    out = []
+    for start in range(0, x.shape[0], batch):
+        xb = x[start : start + batch]
+        out.append(pipe.generate(pipe.features(xb), [m.expand(xb.shape[0], *m.shape[1:]) for m in masks], seed=seed + start))
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def fid_kid_by_level(pipe: PyramidPipeline, sources: Tensor, references: Tensor, seed: int = 0) -> list[dict]:
+    """The paper's per-level FID table on the pipeline's backbone: for each level, FID and KID between the
+    generations from that level alone (one per source) and a set of *other* real images ``references``.
+
+    sources, references: [N, 3, S, S] in [-1, 1] (keep them disjoint: then a perfect copy scores the real-vs-real
+    floor, not 0). The first row, "real vs real", compares the sources themselves with the references.
+    KID: 100 random subsets of min(1000, N // 2) samples (mean and spread). FID with N <= 128 features is biased
+    upward (rank-deficient covariance): compare rows of one table, prefer KID for small N.
+    Features: ``backbone.fid_layer`` (offline Toyscapes: ``pool``, 128-d), through ``synthkit.metrics.fid``; with
+    the offline backbone the numbers are never comparable with the paper's (Inception) column.
+    Returns [{"level", "fid", "kid", "kid_std", "paper_fid", "n", "warning"}, ...].
+    """
+    from synthkit.metrics.fid import extract_features, fid_from_features, kid_from_features
+
+    if sources.dim() != 4 or references.dim() != 4 or min(sources.shape[0], references.shape[0]) < 2:
+        raise ValueError(
+            f"fid_kid_by_level: need image batches [N >= 2, 3, S, S] in [-1, 1], got {tuple(sources.shape)} and "
+            f"{tuple(references.shape)}"
+        )
+    bb = pipe.backbone
+    prov = bb.provenance
+    kw = dict(backend=prov["backend"], weights_sha256=prov.get("weights_sha256"))
+    real = extract_features(references, bb)  # [N_ref, D]
+
+    def row(name: str, images: Tensor) -> dict:
+        fake = extract_features(images, bb)
+        f = fid_from_features(real, fake, **kw)
+        # subsets of half the samples (at most 1000, the torch-fidelity default), so their spread is an error bar
+        k = kid_from_features(real, fake, num_subsets=100, subset_size=min(1000, max(2, min(len(real), len(fake)) // 2)),
+                              seed=seed, **kw)
+        return {"level": name, "fid": f.value, "kid": k.value, "kid_std": k.extra["std"], "n": f.n,
+                "paper_fid": PAPER_FID_BY_LEVEL.get(name), "warning": f.extra.get("warning")}
+
+    rows = [row("real vs real", sources)]
+    for name in pipe.levels:
+        rows.append(row(name, generate_by_level(pipe, sources, name, seed=seed)))
+    return rows
