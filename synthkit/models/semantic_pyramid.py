@@ -96,7 +96,8 @@ Simplifications vs the paper:
   on a TPU pod).
 
 Not implemented: re-labelling (changing the class fed to conditional BN / replacing FC8), sketch-to-photo
-evaluation, the AMT studies and FID tables of the paper, training at 224/256 px on Places365.
+evaluation, the AMT studies, training at 224/256 px on Places365. The per-level FID table is measured on the offline
+backbone (``synthkit.pipelines.pyramid.fid_kid_by_level``), not with Inception on Places365.
 """
 from __future__ import annotations
 
