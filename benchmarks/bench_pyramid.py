@@ -102,7 +102,7 @@ def fid_table(result: dict, model: str, image_size: int) -> str:
         f"{str(prov.get('weights_sha256'))[:12]}...: NOT Inception, not comparable with the paper's column. "
         "Generation from one level alone, one z per source. KID = mean +- std over 100 random subsets of N/2 (unbiased MMD^2, x 1e3 below).",
         "",
-        "| level | FID (offline) | KID x 1e3 (offline) | paper FID (Places365, Inception) |",
+        "| level | FID (offline) | KID x 1e3 (offline) | paper FID (Places365, Inception; UNVERIFIED secondary quote, see below) |",
         "|---|---|---|---|",
     ]
     for r in result["rows"]:
