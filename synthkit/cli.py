@@ -94,6 +94,8 @@ def _cmd_sample(args: argparse.Namespace) -> None:
 
 
 def _cmd_convert(args: argparse.Namespace) -> None:
+    if args.paper in ("smis", "bachgan") and not args.preset:
+        raise UserError(f"convert {args.paper} needs --preset (official preset: deepfashion, cityscapes or ade20k)")
     if args.paper == "smis":
         from synthkit.convert.smis import convert_smis
 
@@ -102,8 +104,12 @@ def _cmd_convert(args: argparse.Namespace) -> None:
         from synthkit.convert.bachgan import convert_bachgan
 
         out = convert_bachgan(args.generator, preset=args.preset, out_dir=args.out)
+    elif args.paper == "places365":
+        from synthkit.convert.places365 import convert_places365
+
+        out, _ = convert_places365(args.generator, args.out)
     else:
-        raise UserError(f"no converter for {args.paper!r}; valid: smis, bachgan")
+        raise UserError(f"no converter for {args.paper!r}; valid: smis, bachgan, places365")
     print(f"wrote {out or args.out}")
 
 
@@ -164,10 +170,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_sample)
 
     s = sub.add_parser("convert", help="convert official checkpoints into a synthkit folder")
-    s.add_argument("paper", choices=["smis", "bachgan"])
-    s.add_argument("generator", help="official generator .pth (e.g. latest_net_G.pth)")
+    s.add_argument("paper", choices=["smis", "bachgan", "places365"],
+                   help="places365: the Places365 VGG-16 classifier (vgg16_places365.pth) for the Semantic Pyramid")
+    s.add_argument("generator", help="official .pth (e.g. latest_net_G.pth, or vgg16_places365.pth)")
     s.add_argument("--encoder", default=None, help="SMIS only: latest_net_E.pth")
-    s.add_argument("--preset", required=True, help="official preset: deepfashion, cityscapes, ade20k")
+    s.add_argument("--preset", default=None, help="smis/bachgan: official preset (deepfashion, cityscapes, ade20k)")
     s.add_argument("--out", required=True, help="output folder")
     s.set_defaults(func=_cmd_convert)
 

@@ -35,6 +35,8 @@ def test_data_preview_writes_a_grid(tmp_path: Path):
     (("data", "preview", "mnist", "--out", "x.png"), "toyscapes"),         # names the valid dataset
     (("train", "nosuchmodel", "--dry-run"), "smis"),                       # lists valid models
     (("sample", "no-such-model", "--out", "x.png"), "no-such-model"),
+    (("convert", "smis", "latest_net_G.pth", "--out", "o"), "--preset"),             # says what is missing
+    (("convert", "places365", "vgg16_places365.pth", "--out", "o"), "vgg16_places365.pth: no such file"),
 ])
 def test_user_mistakes_are_one_line_errors(args, expected, tmp_path):
     r = subprocess.run([sys.executable, "-m", "synthkit.cli", *args], capture_output=True, text=True, cwd=tmp_path,
