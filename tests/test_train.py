@@ -262,3 +262,30 @@ def test_toy_r1_and_nonsaturating_variant_trains(tmp_path):
     row = history[-1]
     assert {"r1", "d_adv", "loss_d", "loss_g"} <= set(row)
     assert row["r1"] > 0 and row["loss_d"] > row["d_adv"]  # L_D = L_adv + gamma/2 * R1
+
+
+def test_init_from_starts_at_step_0_with_the_source_weights(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    _run(a, 2, ["ckpt_every=2", "sample_every=100"])
+    # lr 0: Adam then moves nothing, so B's weights after its one step are exactly what init_from loaded
+    _, _, history = _run(b, 1, ["ckpt_every=1", "sample_every=100", f"init_from={a}", "lr_g=0", "lr_d=0",
+                                "ema_decay=none"])
+    sa, sb = _state(a), _state(b)
+    batchnorm_stats = ("running_mean", "running_var", "num_batches_tracked")  # these move in train mode, lr or not
+    for prefix in ("G.", "D."):
+        keep = [k for k in sa if k.startswith(prefix) and not k.endswith(batchnorm_stats)]
+        assert len(keep) > 2
+        _assert_same_state({k: sa[k] for k in keep}, {k: sb[k] for k in keep})
+    state = json.loads((b / "checkpoint" / "state.json").read_text())
+    assert state["step"] == 1 and [row["step"] for row in history] == [1]   # a new run, not a resume of A
+    fresh = T.resolve_task("toy", "tiny_test", FAST)[0].G.state_dict()
+    assert any(not torch.equal(fresh[k], sb["G." + k]) for k in fresh)     # not the random init
+
+
+def test_init_from_errors_say_what_is_wrong(tmp_path):
+    a = tmp_path / "a"
+    _run(a, 2, ["ckpt_every=2", "sample_every=100"])
+    with pytest.raises(CheckpointError, match="does not fit"):
+        _run(tmp_path / "b", 1, [f"init_from={a}", "base_channels=4"])
+    with pytest.raises(CheckpointError, match="no checkpoint there"):
+        _run(tmp_path / "c", 1, [f"init_from={tmp_path / 'nowhere'}"])
