@@ -146,9 +146,9 @@ register(
     "smis-toyscapes",
     paper="smis",
     folder="smis-toyscapes",
-    sha256="9e530b738772534eea32fa8f849f94334d5af6451a6ab5b3bc55f6fc68f34025",
-    description="GroupDNet (SMIS) + encoder, Toyscapes 64x64, 5720 steps of synthkit.train on 2 shared CPU cores "
-    "(lambda_kld 0.005 from step 500)",
+    sha256="89e8b4551e29481680752a1dcc51830b15d532697994cfd1a3d05b90df6ad0c9",
+    description="GroupDNet (SMIS) + encoder, Toyscapes 128x128: 5720 steps at 64x64, then 4000 steps fine-tuned at "
+    "128x128 (init_from), synthkit.train on 2 shared CPU cores",
 )
 
 register(
