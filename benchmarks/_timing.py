@@ -1,7 +1,13 @@
 """Timing helpers shared by the benchmark scripts (run them as `python benchmarks/<script>.py`)."""
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -44,3 +50,17 @@ def write_results(folder, stem: str, text: str, payload: dict[str, Any]) -> None
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{stem}.md").write_text(text, encoding="utf-8")
     (folder / f"{stem}.json").write_text(json.dumps(payload, indent=1), encoding="utf-8")
+
+
+def run_worker(script: str, argv: Sequence[str], wait_policy: str = "default") -> Any:
+    """Run ``script *argv --worker FILE`` in a fresh interpreter under one OpenMP wait policy ("default" = unset,
+    else the OMP_WAIT_POLICY value; libgomp reads it when torch loads, hence a new process) and return the JSON
+    the worker wrote to FILE."""
+    env = dict(os.environ)
+    env.pop("OMP_WAIT_POLICY", None)
+    if wait_policy != "default":
+        env["OMP_WAIT_POLICY"] = wait_policy
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "worker.json"
+        subprocess.run([sys.executable, script, *argv, "--worker", str(out)], env=env, check=True)
+        return json.loads(out.read_text())

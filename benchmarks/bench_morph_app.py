@@ -31,7 +31,6 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _timing import stats, timed  # benchmarks/_timing.py
+from _timing import run_worker, stats, timed  # benchmarks/_timing.py
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -138,15 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         return worker(args, threads)
     rows, metas = [], []
     for i, policy in enumerate(x.strip() for x in args.wait_policies.split(",")):
-        env = dict(os.environ)
-        env.pop("OMP_WAIT_POLICY", None)
-        if policy != "default":
-            env["OMP_WAIT_POLICY"] = policy
-        with tempfile.TemporaryDirectory() as tmp:
-            out = Path(tmp) / "rows.json"
-            extra = [] if i == 0 else ["--no-endpoint"]
-            subprocess.run([sys.executable, __file__, *argv, *extra, "--worker", str(out)], env=env, check=True)
-            part = json.loads(out.read_text())
+        part = run_worker(__file__, [*argv, *([] if i == 0 else ["--no-endpoint"])], policy)
         for r in part["rows"]:
             r["omp_wait_policy"] = policy
         rows += part["rows"]

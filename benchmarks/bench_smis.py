@@ -28,9 +28,7 @@ import os
 import pickle
 import platform
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import types
 from argparse import Namespace
@@ -38,7 +36,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from _timing import write_results  # benchmarks/_timing.py
+from _timing import run_worker, write_results  # benchmarks/_timing.py
 
 from synthkit.convert.smis import load_official_model
 from synthkit.models.groupdnet import latent_from_official
@@ -239,14 +237,7 @@ def main(argv: list[str] | None = None) -> int:
 
     runs = []
     for policy in (p.strip() for p in args.wait_policies.split(",")):
-        env = dict(os.environ)
-        env.pop("OMP_WAIT_POLICY", None)
-        if policy != "default":
-            env["OMP_WAIT_POLICY"] = policy
-        with tempfile.TemporaryDirectory() as tmp:
-            out = Path(tmp) / "run.json"
-            subprocess.run([sys.executable, __file__, *argv, "--worker", str(out)], env=env, check=True)
-            runs.append(json.loads(out.read_text()))
+        runs.append(run_worker(__file__, argv, policy))
     env = {
         "torch": torch.__version__, "cpus": os.cpu_count(), "machine": platform.processor() or platform.machine(),
         "rounds": args.rounds, "ngf": args.ngf, "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
