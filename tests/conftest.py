@@ -50,6 +50,22 @@ CHROMIUM_INSTALL_HINT = (
 
 
 @pytest.fixture(scope="session")
+def read_png() -> Callable[[str], Any]:
+    """``read_png(path)``: an image file that a Gradio server returned, as a uint8 RGB array. Asserts it is a PNG:
+    outputs must be lossless, or label colours would not survive the round trip."""
+
+    def _read(path: str) -> Any:
+        import numpy as np
+        from PIL import Image
+
+        with Image.open(path) as img:
+            assert img.format == "PNG", f"outputs must be lossless PNG (label colours), got {img.format}"
+            return np.asarray(img.convert("RGB"))
+
+    return _read
+
+
+@pytest.fixture(scope="session")
 def artifacts_dir() -> Path:
     """``<repo>/test-artifacts/``, created if needed (git-ignored output: screenshots, tables)."""
     path = REPO_ROOT / "test-artifacts"

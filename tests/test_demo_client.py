@@ -19,7 +19,6 @@ import numpy as np
 import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
-from PIL import Image
 
 GENERIC_UPSTREAM = "The upstream Gradio app has raised an exception"
 
@@ -45,12 +44,6 @@ def _endpoint(api: dict, name: str) -> dict:
     return endpoints[f"/{name}"]
 
 
-def _decode(path: str) -> np.ndarray:
-    with Image.open(path) as img:
-        assert img.format == "PNG", f"outputs must be lossless PNG (label colours), got {img.format}"
-        return np.asarray(img.convert("RGB"))
-
-
 def test_view_api_lists_the_named_endpoints_with_choices(client):
     api = client.view_api(return_format="dict", print_info=False)
     render = _endpoint(api, "toyscapes_render")
@@ -66,13 +59,13 @@ def test_view_api_lists_the_named_endpoints_with_choices(client):
 
 
 @pytest.mark.parametrize("size", [64, 256])
-def test_render_returns_decodable_images_of_the_right_size(client, size):
+def test_render_returns_decodable_images_of_the_right_size(client, size, read_png):
     from synthkit.data import toyscapes
 
     image_path, labels_path, boxes_path, legend = client.predict(
         "coast", 7, 2, size, api_name="/toyscapes_render"
     )
-    image, labels, boxed = (_decode(p) for p in (image_path, labels_path, boxes_path))
+    image, labels, boxed = (read_png(p) for p in (image_path, labels_path, boxes_path))
     for arr in (image, labels, boxed):
         assert arr.shape == (size, size, 3)
     # the served image is the sample itself, bit for bit (PNG is lossless)
@@ -80,10 +73,10 @@ def test_render_returns_decodable_images_of_the_right_size(client, size):
     assert "**Scene:** coast" in legend and "| sky |" in legend
 
 
-def test_render_differs_for_different_seeds(client):
-    a = _decode(client.predict("random", 1, 0, 128, api_name="/toyscapes_render")[0])
-    b = _decode(client.predict("random", 2, 0, 128, api_name="/toyscapes_render")[0])
-    a2 = _decode(client.predict("random", 1, 0, 128, api_name="/toyscapes_render")[0])
+def test_render_differs_for_different_seeds(client, read_png):
+    a = read_png(client.predict("random", 1, 0, 128, api_name="/toyscapes_render")[0])
+    b = read_png(client.predict("random", 2, 0, 128, api_name="/toyscapes_render")[0])
+    a2 = read_png(client.predict("random", 1, 0, 128, api_name="/toyscapes_render")[0])
     assert not np.array_equal(a, b)
     np.testing.assert_array_equal(a, a2)
 
@@ -177,7 +170,7 @@ def test_launch_rejects_a_bad_port_variable(monkeypatch):
 
 
 @pytest.mark.slow
-def test_synthkit_demo_command_serves_the_app(tmp_path):
+def test_synthkit_demo_command_serves_the_app(tmp_path, read_png):
     """`synthkit demo` (the CLI path users take) in its own process, on the port GRADIO_SERVER_PORT names."""
     repo = Path(__file__).resolve().parents[1]
     port = _free_port()
@@ -199,7 +192,7 @@ def test_synthkit_demo_command_serves_the_app(tmp_path):
                 assert time.monotonic() < deadline, "synthkit demo did not answer within 90 s"
                 time.sleep(0.5)
         image_path = Client(url, verbose=False).predict("city", 4, 0, 64, api_name="/toyscapes_render")[0]
-        assert _decode(image_path).shape == (64, 64, 3)
+        assert read_png(image_path).shape == (64, 64, 3)
     finally:
         proc.terminate()
         try:

@@ -19,7 +19,6 @@ from PIL import Image
 
 from demos import semantic_inpainting as app
 from synthkit.models.semantic_pyramid import SemanticPyramidGenerator, get_config
-from synthkit.pipelines.pyramid import load_pyramid
 
 GENERIC_UPSTREAM = "The upstream Gradio app has raised an exception"
 
@@ -309,12 +308,6 @@ def client(launch_blocks, pipe):
     demo.close()
 
 
-def _png(path: str) -> np.ndarray:
-    with Image.open(path) as img:
-        assert img.format == "PNG"
-        return np.asarray(img.convert("RGB"))
-
-
 def _client_editor(tmp_path, background, layers):
     from gradio_client import handle_file
 
@@ -335,13 +328,13 @@ def test_client_view_api(client):
     assert [r["component"] for r in api["/pyramid_inpaint"]["returns"]] == ["Image", "Image", "Markdown"]
 
 
-def test_client_inpaints_like_the_pipeline(client, pipe, example, tmp_path):
+def test_client_inpaints_like_the_pipeline(client, pipe, example, tmp_path, read_png):
     _, small = example
     editor = _client_editor(tmp_path, app.enlarge(small, 8), [_layer((256, 256), (64, 128, 80, 200))])
     shown, result, notes = client.predict(editor, 5, 3, False, api_name="/pyramid_inpaint")
     hole = np.zeros((32, 32), bool)
     hole[8:16, 10:25] = True
-    np.testing.assert_array_equal(_png(result), pipe.inpaint(small, hole, levels=["conv5"], seed=3).image)
+    np.testing.assert_array_equal(read_png(result), pipe.inpaint(small, hole, levels=["conv5"], seed=3).image)
     assert notes == ""
 
 
@@ -370,12 +363,12 @@ def test_client_full_mask_and_other_size_are_notes(client, tmp_path):
     assert "covers the whole image" in notes and "not square" in notes
 
 
-def test_client_composite_and_examples(client, pipe, tmp_path):
+def test_client_composite_and_examples(client, pipe, tmp_path, read_png):
     from gradio_client import handle_file
 
     names = list(app.example_images())
     value = client.predict(names[2], api_name="/pyramid_example")
-    np.testing.assert_array_equal(_png(value["background"]["path"] if isinstance(value["background"], dict)
+    np.testing.assert_array_equal(read_png(value["background"]["path"] if isinstance(value["background"], dict)
                                        else value["background"])[::8, ::8], app.example_images()[names[2]])
     bg_path = client.predict(names[0], api_name="/pyramid_background_example")
     obj = app.example_images()[names[1]]
@@ -384,7 +377,7 @@ def test_client_composite_and_examples(client, pipe, tmp_path):
     region = np.zeros((32, 32), bool)
     region[16:28, 4:20] = True
     expected = pipe.composite(app.example_images()[names[0]], obj, region, level="conv4", seed=1)
-    np.testing.assert_array_equal(_png(result), expected.image)
+    np.testing.assert_array_equal(read_png(result), expected.image)
 
 
 # ---------------------------------------------------------------------------------------------------------- level 3

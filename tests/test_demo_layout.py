@@ -10,7 +10,6 @@ from __future__ import annotations
 import gradio as gr
 import numpy as np
 import pytest
-from PIL import Image
 
 from demos import layout_to_image as app
 from synthkit.pipelines.bachgan import test_layouts
@@ -159,12 +158,6 @@ def client(launch_blocks):
     demo.close()
 
 
-def _png(path: str) -> np.ndarray:
-    with Image.open(path) as img:
-        assert img.format == "PNG"
-        return np.asarray(img.convert("RGB"))
-
-
 def test_client_view_api(client):
     api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
     assert {"/layout_generate", "/layout_from_canvas", "/layout_reset"} <= set(api)
@@ -174,14 +167,14 @@ def test_client_view_api(client):
     assert returns[2:] == ["Image", "Gallery", "Image", "Markdown"]
 
 
-def test_client_generates_the_same_image_as_the_pipeline(client, pipe):
+def test_client_generates_the_same_image_as_the_pipeline(client, pipe, read_png):
     table = {"headers": app.TABLE_HEADERS, "data": [["car", 4, 40, 20, 52], ["tree", 30, 10, 40, 50]]}
     canvas, rows, image, gallery, fused, notes = client.predict(table, 2, api_name="/layout_generate")
     expected = pipe.layout_to_image([("car", 4, 40, 20, 52), ("tree", 30, 10, 40, 50)], seed=2)
-    np.testing.assert_array_equal(_png(image), expected.image)
-    np.testing.assert_array_equal(_png(fused), expected.fused_colors())
+    np.testing.assert_array_equal(read_png(image), expected.image)
+    np.testing.assert_array_equal(read_png(fused), expected.fused_colors())
     assert len(gallery) == 4
-    np.testing.assert_array_equal(_png(gallery[0]["image"]), expected.retrieved_colors()[0])
+    np.testing.assert_array_equal(read_png(gallery[0]["image"]), expected.retrieved_colors()[0])
     assert rows["data"] == [["car", 4, 40, 20, 52], ["tree", 30, 10, 40, 50]]
 
 

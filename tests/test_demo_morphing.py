@@ -301,12 +301,6 @@ def url(app, launch_blocks):
     demo.close()
 
 
-def _read(path: str) -> np.ndarray:
-    with Image.open(path) as img:
-        assert img.format == "PNG"
-        return np.asarray(img.convert("RGB"))
-
-
 def test_client_named_endpoints(url):
     from gradio_client import Client
 
@@ -317,7 +311,7 @@ def test_client_named_endpoints(url):
     assert [r["component"] for r in api["/morph_example"]["returns"]] == ["Image", "Dropdown", "Image", "Markdown"]
 
 
-def test_client_session_morphs_like_the_pipeline(url, app, pipe):
+def test_client_session_morphs_like_the_pipeline(url, app, pipe, read_png):
     from gradio_client import Client
 
     client = Client(url, verbose=False)
@@ -326,17 +320,17 @@ def test_client_session_morphs_like_the_pipeline(url, app, pipe):
     label_img, cls, image, text = client.predict(2, pipe.class_names[c], *SEEDS, 0.0, api_name="/morph_example")
     assert cls["value"] == pipe.class_names[c]  # an update: the value and the classes of this map
     assert {v for v, _ in cls["choices"]} == {pipe.class_names[j] for j in np.unique(label)}
-    np.testing.assert_array_equal(_read(label_img), pipe.palette.colors[label])
+    np.testing.assert_array_equal(read_png(label_img), pipe.palette.colors[label])
     za, zb = pipe.random_latent(0), pipe.random_latent(1)
     for t in (0.0, 0.6):
         frame = client.predict(t, api_name="/morph_tick")  # the session holds this client's Morpher
-        np.testing.assert_array_equal(_read(frame), pipe.morph(label, za, zb, t, cls=c).image)
+        np.testing.assert_array_equal(read_png(frame), pipe.morph(label, za, zb, t, cls=c).image)
     image, notes = client.predict(pipe.class_names[k], 0.6, api_name="/morph_resample")
     assert f"New code for {pipe.class_names[k]}" in notes
     # a second client has its own session: still the default one
     other = Client(url, verbose=False)
     d = app.default_session()
-    np.testing.assert_array_equal(_read(other.predict(0.6, api_name="/morph_tick")), d.frame(0.6))
+    np.testing.assert_array_equal(read_png(other.predict(0.6, api_name="/morph_tick")), d.frame(0.6))
 
 
 @pytest.mark.parametrize(
@@ -356,7 +350,7 @@ def test_client_bad_input_gets_our_message(url, endpoint, args, message):
     assert message in str(err.value) and GENERIC_UPSTREAM not in str(err.value)
 
 
-def test_client_absent_class_and_upload(url, app, pipe, tmp_path):
+def test_client_absent_class_and_upload(url, app, pipe, tmp_path, read_png):
     from gradio_client import Client, handle_file
     from gradio_client.exceptions import AppError
 
@@ -370,7 +364,7 @@ def test_client_absent_class_and_upload(url, app, pipe, tmp_path):
     path.write_bytes(_png(label.astype(np.uint8), "L"))
     label_img, _, _, text = client.predict(handle_file(str(path)), None, *SEEDS, 0.0, api_name="/morph_upload")
     assert "read as class ids" in text
-    np.testing.assert_array_equal(_read(label_img), pipe.palette.colors[label])
+    np.testing.assert_array_equal(read_png(label_img), pipe.palette.colors[label])
 
 
 # ---------------------------------------------------------------------------------------------------------- level 3
