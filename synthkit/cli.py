@@ -77,13 +77,13 @@ def _cmd_sample(args: argparse.Namespace) -> None:
     import importlib
 
     import synthkit
-    from synthkit import registry
+    from synthkit import papers, registry
     from synthkit.viz import make_grid
 
     model = synthkit.load(args.model)
     paper = registry.paper_of(args.model, model)
     try:
-        pipeline = importlib.import_module(f"synthkit.pipelines.{paper}")
+        pipeline = importlib.import_module(papers.get(paper).pipeline_module)
     except ModuleNotFoundError as err:
         raise UserError(f"no sampling pipeline for {args.model!r} (paper {paper!r})") from err
     images = pipeline.sample_images(model, n=args.n, seed=args.seed)

@@ -22,18 +22,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
+from synthkit import papers
 
-# module under synthkit.models -> paper key (the name of its pipeline, synthkit.pipelines.<paper>)
-MODULE_TO_PAPER = {
-    "toy": "toy",
-    "groupdnet": "smis",
-    "bachgan": "bachgan",
-    "semantic_pyramid": "pyramid",
-    "controllable3d": "controllable3d",
-    "stylegan2": "image2stylegan",
-    "image2stylegan": "image2stylegan",
-}
+PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -73,6 +64,9 @@ def register(
     """Add a named checkpoint. Raises ValueError on a duplicate name or an entry that is not well formed."""
     if name in _REGISTRY:
         raise ValueError(f"register: {name!r} is already registered ({_REGISTRY[name]})")
+    if paper not in papers.PAPERS and paper not in papers.NON_PAPER_KINDS:
+        valid = ", ".join([*papers.PAPERS, *papers.NON_PAPER_KINDS])
+        raise ValueError(f"register({name!r}): unknown paper {paper!r}; valid: {valid} (see synthkit/papers.py)")
     if (folder is None) == (repo_id is None):
         raise ValueError(f"register({name!r}): give exactly one of folder= (bundled) or repo_id= (Hub)")
     if repo_id is not None and not _REPO_ID.match(repo_id):
@@ -108,10 +102,9 @@ def paper_of(name: str, model: Any = None) -> str:
     if name in _REGISTRY:
         return _REGISTRY[name].paper
     if model is not None:
-        module = type(model).__module__
-        if module.startswith("synthkit.models."):
-            short = module.split(".")[2]
-            return MODULE_TO_PAPER.get(short, short)
+        key = papers.of_module(type(model).__module__)
+        if key is not None:
+            return key
     raise KeyError(f"cannot tell which paper {name!r} belongs to; valid names: {', '.join(names()) or '(none)'}")
 
 

@@ -40,12 +40,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-TASKS: dict[str, str] = {
-    "toy": "synthkit.models.toy:make_task",
-    "smis": "synthkit.models.groupdnet:make_task",
-    "bachgan": "synthkit.models.bachgan:make_task",
-    "pyramid": "synthkit.models.semantic_pyramid:make_task",
-}
+from synthkit import papers
+
+# paper key -> "module:make_task", read from the one paper table (synthkit/papers.py)
+TASKS: dict[str, str] = {key: papers.PAPERS[key].task_target for key in papers.trainable()}
 
 CHECKPOINT = "checkpoint"  # out_dir/checkpoint/{state.safetensors, state.json, rng_rank*.json}
 
