@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from synthkit.models.bachgan import BachGANConfig, BachGANGenerator, get_config, rasterize_boxes
+from synthkit.models.bachgan import BachGANConfig, BachGANGenerator, rasterize_boxes
 from synthkit.retrieval import build_index
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -98,7 +98,7 @@ def main() -> None:
     thread_counts = [int(t) for t in str(args.threads).split(",")]
     load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
 
-    cfg = get_config("toyscapes")
+    cfg = BachGANConfig.from_preset("toyscapes")
     size = cfg.height
     t0 = time.perf_counter()
     if args.toyscapes:
@@ -124,8 +124,8 @@ def main() -> None:
 
     gens = [
         ("toyscapes preset, 64x64 (bundled)", cfg, 150),
-        ("toyscapes preset without retrieval (ablation)", get_config("toyscapes", {"use_retrieval": False}), None),
-        ("toyscapes widths at 128x128", get_config("toyscapes", {"height": 128, "width": 128}), None),
+        ("toyscapes preset without retrieval (ablation)", BachGANConfig.from_preset("toyscapes", use_retrieval=False), None),
+        ("toyscapes widths at 128x128", BachGANConfig.from_preset("toyscapes", height=128, width=128), None),
         ("official design, 35 classes, ngf 16, 128x256", BachGANConfig(
             num_classes=35, height=128, width=256, base_channels=16, thing_classes=cfg.thing_classes), None),
     ]

@@ -53,10 +53,10 @@ def resolve_model(name: str | None, tmp: Path) -> tuple[str, str]:
         load_pyramid()
         return "", "bundled pyramid-toyscapes"
     except FileNotFoundError:
-        from synthkit.models.semantic_pyramid import SemanticPyramidGenerator, get_config
+        from synthkit.models.semantic_pyramid import SemanticPyramidGenerator, PyramidConfig
 
         folder = tmp / "standin"
-        SemanticPyramidGenerator(get_config("toyscapes64")).save_pretrained(folder)
+        SemanticPyramidGenerator(PyramidConfig.from_preset("toyscapes64")).save_pretrained(folder)
         return str(folder), "untrained toyscapes64 stand-in (bundled checkpoint not installed; same architecture)"
 
 

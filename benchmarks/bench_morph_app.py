@@ -46,9 +46,9 @@ RESULTS = ROOT / "benchmarks" / "results"
 TARGET_P50_MS, TARGET_P95_MS = 30.0, 60.0
 MODEL_128 = "/tmp/smis128/model"  # where the 128x128 fine-tune of the bundled model is exported
 # its architecture: synthkit train smis --preset toyscapes64 --set image_size=128,128
-#                   --set block_channels=96,96,96,48,24 --set cgnorm_hidden=24 --set disc_channels=16
+#                   --set block_channels=96,96,96,48,24 --set cgnorm_hidden=24 --set d_base_channels=16
 CONFIG_128 = {"image_size": (128, 128), "block_channels": (96, 96, 96, 48, 24), "cgnorm_hidden": 24,
-              "disc_channels": 16}
+              "d_base_channels": 16}
 
 
 

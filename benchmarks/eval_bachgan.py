@@ -40,12 +40,12 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 
 # How the bundled checkpoint was made (recorded from the runs; `--card` writes them into its model card).
-_MAIN = ("OMP_NUM_THREADS=1 synthkit train bachgan --preset toyscapes --set lambda_vgg=0 --set lambda_seg=1 "
+_MAIN = ("OMP_NUM_THREADS=1 synthkit train bachgan --preset toyscapes --set lambda_perceptual=0 --set lambda_seg=1 "
          "--set dataset_length=2000 --set index_path=runs/bachgan-toyscapes/retrieval_index.safetensors "
          "--set progress=false")
-_ABLATION = ("OMP_NUM_THREADS=1 synthkit train bachgan --preset toyscapes --set use_retrieval=false --set lambda_vgg=0 "
+_ABLATION = ("OMP_NUM_THREADS=1 synthkit train bachgan --preset toyscapes --set use_retrieval=false --set lambda_perceptual=0 "
              "--set lambda_seg=1 --set dataset_length=2000 --set ema_decay=none --set progress=false")
-_FINETUNE = ("OMP_NUM_THREADS=1 synthkit train bachgan --preset toyscapes --set lambda_vgg=10 --set lambda_seg=1 "
+_FINETUNE = ("OMP_NUM_THREADS=1 synthkit train bachgan --preset toyscapes --set lambda_perceptual=10 --set lambda_seg=1 "
              "--set dataset_length=2000 --set progress=false --set ema_decay=none --set ckpt_every=50 --steps 1000")
 
 TRAINING = {
@@ -57,7 +57,7 @@ TRAINING = {
         (f"{_FINETUNE} --set index_path=runs/bachgan-toyscapes/retrieval_index.safetensors "
          "--set init_from=runs/main-checkpoint-step1600 --out runs/bachgan-ft-vgg",
          "a new run from the step-1600 weights (fresh optimisers), now WITH the perceptual loss on the offline "
-         "backbone (lambda_vgg=10, the official weight): 1000 steps, 626 s; its exported raw G is the bundled model"),
+         "backbone (lambda_perceptual=10, the official weight): 1000 steps, 626 s; its exported raw G is the bundled model"),
     ],
     "steps": 2600,
     "steps_label": "1600+1000p",  # the rows' steps column: 1600 without, then 1000 with the perceptual loss
@@ -86,9 +86,9 @@ maps the model was trained to retrieve from; `config.json`'s `index_path` is whe
 
 **Differences from the `toyscapes` preset and the paper's recipe** (CPU budget: about 50 minutes of training):
 
-- two phases: 1600 steps without the perceptual loss (`lambda_vgg=0`: the offline backbone was still being trained
+- two phases: 1600 steps without the perceptual loss (`lambda_perceptual=0`: the offline backbone was still being trained
   when the run started; hinge + 10 x feature matching + 1 x the official `--seg` auxiliary NLL, `lambda_seg=1`), then
-  1000 steps from those weights with it (`lambda_vgg=10`, the official weight, on the offline Toyscapes backbone
+  1000 steps from those weights with it (`lambda_perceptual=10`, the official weight, on the offline Toyscapes backbone
   instead of VGG-19). The perceptual phase is what made the images usable: FID 26.8 -> 15.1 and box pixel accuracy
   0.91 -> 1.04 of real (rows below), and, looked at, cleaner objects and backgrounds; more steps without it
   (4000, measured) did not;

@@ -360,9 +360,9 @@ with safe_open(str(PRETRAINED_DIR / "model.safetensors"), framework="pt") as f:
 # will load a trained one at the end of the next section.)
 
 # %%
-from synthkit.models.toy import ToyGenerator, get_config
+from synthkit.models.toy import ToyGenerator, ToyConfig
 
-G = ToyGenerator(get_config("toyscapes32")).eval()
+G = ToyGenerator(ToyConfig.from_preset("toyscapes32")).eval()
 G.save_pretrained("runs/tour/toy-untrained")
 print(sorted(p.name for p in Path("runs/tour/toy-untrained").iterdir()))
 G2 = synthkit.load("runs/tour/toy-untrained")

@@ -245,7 +245,7 @@ from synthkit.train import TrainConfig, describe, resolve_task, train
 from synthkit.widgets import image_scrubber, live_loss_plot
 
 STEPS, CHUNK = (6, 3) if FAST else (300, 50)
-task, tcfg = resolve_task("smis", "tiny_test", {"train_images": 64 if FAST else 2000})
+task, tcfg = resolve_task("smis", "tiny_test", {"dataset_length": 64 if FAST else 2000})
 tcfg = dataclasses.replace(tcfg, steps=STEPS, log_every=1, sample_every=CHUNK, ckpt_every=CHUNK, n_samples=4,
                            ema_decay=0.99, out_dir="runs/smis_nb/tiny", progress=False)
 print(describe(task, tcfg)["parameters"], "| batch", tcfg.batch_size, "| lr_g", tcfg.lr_g, "| lr_d", tcfg.lr_d)

@@ -161,9 +161,9 @@ print(f"mean |pixel difference| between the two inversions: {(inverted['fc8'] - 
 # The mask `m_l` (1 = use the feature there) is how one chooses the level, and, for spatial levels, *where*.
 
 # %%
-from synthkit.models.semantic_pyramid import SemanticPyramidGenerator, get_config, level_specs_from_backbone
+from synthkit.models.semantic_pyramid import SemanticPyramidGenerator, level_specs_from_backbone, PyramidConfig
 
-config = get_config("toyscapes64")
+config = PyramidConfig.from_preset("toyscapes64")
 print("measured from the backbone:", level_specs_from_backbone(backbone, 64) ==
       {k: getattr(config, k) for k in ("level_names", "level_channels", "level_sizes")})
 G_demo = SemanticPyramidGenerator(config)
@@ -489,5 +489,5 @@ if USE_VGG16:
     print(level_specs_from_backbone(vgg, 128))
 else:
     print("VGG-16 skipped (USE_VGG16 = False); the paper's sizes are recorded in the preset:")
-    print({k: getattr(get_config("vgg16_places"), k) for k in ("image_size", "level_names", "level_channels",
+    print({k: getattr(PyramidConfig.from_preset("vgg16_places"), k) for k in ("image_size", "level_names", "level_channels",
                                                                 "level_sizes")})

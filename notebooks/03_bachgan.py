@@ -471,7 +471,7 @@ import shutil
 from synthkit.train import TrainConfig, describe, resolve_task, train
 
 STEPS, CHUNK = (20, 5) if FAST else (400, 50)
-RECIPE = {"height": 32, "width": 32, "dataset_length": 64 if FAST else 1000, "lambda_vgg": 0.0, "lambda_seg": 1.0}
+RECIPE = {"height": 32, "width": 32, "dataset_length": 64 if FAST else 1000, "lambda_perceptual": 0.0, "lambda_seg": 1.0}
 
 
 def make_run(use_retrieval: bool, out_dir: str):

@@ -3,7 +3,7 @@
     synthkit list                                   named checkpoints
     synthkit demo [--port P] [--share]              the tabbed Gradio app on the bundled checkpoints
     synthkit data preview toyscapes --n 16 --size 128 --out grid.png
-    synthkit train <model> --preset P [--set k=v ...] [--steps N] [--out DIR] [--dry-run]
+    synthkit train <model> --preset P [--config FILE.json] [--set k=v ...] [--steps N] [--out DIR] [--dry-run]
     synthkit sample <model> [--n 8] [--seed 0] --out grid.png
     synthkit convert smis|bachgan ... --out DIR     official checkpoints -> synthkit folder
     synthkit bachgan build-index --n N --size S --out index.safetensors
@@ -70,7 +70,8 @@ def _cmd_train(args: argparse.Namespace) -> None:
         return
     from synthkit.train import run_train
 
-    run_train(args.model, args.preset, args.set or [], steps=args.steps, out=args.out, dry_run=args.dry_run)
+    run_train(args.model, args.preset, args.set or [], steps=args.steps, out=args.out, dry_run=args.dry_run,
+              config_file=args.config)
 
 
 def _cmd_sample(args: argparse.Namespace) -> None:
@@ -156,6 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("train", help="train a model with the one synthkit loop")
     s.add_argument("model", help="smis, bachgan, pyramid, toy, or backbone (the offline feature backbone)")
     s.add_argument("--preset", default="tiny_test", help="config preset of the model (see the model file)")
+    s.add_argument("--config", default=None, metavar="FILE.json",
+                   help="a JSON object of KEY: VALUE settings (order: preset < --config < --set)")
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one config field (repeatable)")
     s.add_argument("--steps", type=int, default=None, help="number of training steps")
     s.add_argument("--out", default=None, help="run folder (checkpoints, samples, loss curve, exported model)")

@@ -35,6 +35,7 @@ from typing import Any
 from huggingface_hub import ModelCard, ModelCardData, PyTorchModelHubMixin
 
 from synthkit import registry
+from synthkit.configs import rename_legacy_fields
 from synthkit.registry import ModelEntry, register  # noqa: F401  (re-exported: hub.register(...))
 
 CONFIG_NAME = "config.json"
@@ -282,6 +283,7 @@ def _read_config(path: Path) -> dict[str, Any]:
 def _dataclass_from_dict(cls: type, data: dict[str, Any]) -> Any:
     """Rebuild a (frozen) dataclass from JSON: lists back to tuples, nested dataclasses rebuilt, unknown keys ignored."""
     hints = typing.get_type_hints(cls)
+    data = rename_legacy_fields(data, {f.name for f in fields(cls)}, f"config.json of {cls.__name__}")
     kwargs = {}
     for f in fields(cls):
         if f.name not in data:

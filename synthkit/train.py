@@ -41,6 +41,7 @@ import torch
 from torch import Tensor, nn
 
 from synthkit import papers
+from synthkit.configs import rename_legacy_fields
 
 # paper key -> "module:make_task", read from the one paper table (synthkit/papers.py)
 TASKS: dict[str, str] = {key: papers.PAPERS[key].task_target for key in papers.trainable()}
@@ -116,8 +117,8 @@ class GANTask(Protocol):
 
     * ``optimizers(cfg) -> (opt_g, opt_d)``; default: Adam over G (+E) with ``lr_g`` and over D with ``lr_d``,
       ``betas`` from TrainConfig (two time-scale update rule when lr_g != lr_d).
-    * ``train_defaults: dict``: TrainConfig values of this task/preset (e.g. ``{"lr_g": 1e-4, "lr_d": 4e-4}``).
-      TrainConfig fields that also exist in ``config`` (batch_size, lr_g, ...) are taken from it too.
+    * training settings of the preset: TrainConfig fields that also exist in ``config`` (``lr_g``, ``lr_d``,
+      ``betas``, ``batch_size``, ``ema_decay``, ``seed``) are taken from it (see ``resolve_task`` for the order).
     * ``export_model(G) -> nn.Module``: the HubMixin model to save at the end (default: G itself).
     * ``paper: str``: the paper key for the model card.
 
@@ -221,15 +222,37 @@ def _import(target: str) -> Any:
     return getattr(module, attr)
 
 
-def resolve_task(
-    name: str, preset: str, overrides: Sequence[str] | Mapping[str, Any] | None = None
-) -> tuple[GANTask, TrainConfig]:
-    """Build ``(task, TrainConfig)`` for ``synthkit train <name> --preset <preset> --set k=v ...``.
+def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
+    """A training-settings file: a JSON object of the same ``key: value`` pairs that ``--set`` takes (model and
+    training fields together), e.g. ``{"lr_g": 2e-4, "steps": 3000, "block_channels": [96, 96, 48]}``."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"--config {path}: no such file") from None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"--config {path}: not valid JSON ({err}); write one object of key: value pairs") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"--config {path}: expected a JSON object of key: value pairs, got {type(data).__name__}")
+    return data
 
-    Each ``k=v`` is parsed to the type of the field it names: a field of the model's config goes to ``make_task``,
-    a field of TrainConfig to the TrainConfig (a name in both goes to both). TrainConfig values come from, in
-    increasing priority: TrainConfig defaults, same-named fields of the model config, ``task.train_defaults``,
-    the overrides.
+
+def resolve_task(
+    name: str,
+    preset: str,
+    overrides: Sequence[str] | Mapping[str, Any] | None = None,
+    config_file: str | os.PathLike | Mapping[str, Any] | None = None,
+) -> tuple[GANTask, TrainConfig]:
+    """Build ``(task, TrainConfig)`` for ``synthkit train <name> --preset P --config FILE --set k=v ...``.
+
+    One precedence rule for every setting, model or training, lowest first::
+
+        TrainConfig defaults  <  the preset  <  the config file  <  --set
+
+    (the preset's training fields are the same-named fields of the model config: ``lr_g``, ``lr_d``, ``betas``,
+    ``batch_size``, ``seed``). Each key is parsed to the type of the field it names; a field of the model config
+    goes to ``make_task``, a field of TrainConfig to the TrainConfig, a name in both to both. Renamed fields
+    (``synthkit.configs.RENAMED_FIELDS``) are accepted under their old name with a warning.
     """
     if name not in TASKS:
         raise ValueError(f"unknown model {name!r}; valid: {', '.join(TASKS)}")
@@ -249,8 +272,18 @@ def resolve_task(
         model_fields = _field_types(type(probe.config)) if dataclasses.is_dataclass(probe.config) else {}
     train_fields = _field_types(TrainConfig)
 
-    raw = parse_overrides(overrides)
-    unknown = sorted(k for k in raw if k not in model_fields and k not in train_fields)
+    if config_file is None:
+        from_file: dict[str, Any] = {}
+    elif isinstance(config_file, Mapping):
+        from_file = dict(config_file)
+    else:
+        from_file = read_config_file(config_file)
+    valid = set(model_fields) | set(train_fields)
+    raw = {  # file < --set
+        **rename_legacy_fields(from_file, valid, "--config"),
+        **rename_legacy_fields(parse_overrides(overrides), valid, "--set"),
+    }
+    unknown = sorted(k for k in raw if k not in valid)
     if unknown:
         raise ValueError(
             f"unknown override key(s) {', '.join(unknown)} for {name}; valid model keys: "
@@ -262,15 +295,18 @@ def resolve_task(
             model_over[key] = _parse_value(value, model_fields[key], key) if isinstance(value, str) else value
         if key in train_fields:
             train_over[key] = _parse_value(value, train_fields[key], key) if isinstance(value, str) else value
+    for over, types_ in ((model_over, model_fields), (train_over, train_fields)):
+        for key, value in over.items():  # JSON lists back to tuples
+            if isinstance(value, list) and (types_[key] is tuple or typing.get_origin(types_[key]) is tuple):
+                over[key] = tuple(value)
 
     seed = int(train_over.get("seed", 0))
     torch.manual_seed(seed)  # model initialisation is reproducible too
     task = make_task(preset, model_over)
 
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = {}  # TrainConfig defaults < preset (model-config fields) < file < --set
     if dataclasses.is_dataclass(task.config):
         values.update({k: v for k, v in asdict(task.config).items() if k in train_fields})
-    values.update({k: v for k, v in dict(getattr(task, "train_defaults", {}) or {}).items() if k in train_fields})
     values.update(train_over)
     if "betas" in values:
         values["betas"] = tuple(values["betas"])
@@ -302,17 +338,19 @@ def run_train(
     steps: int | None = None,
     out: str | None = None,
     dry_run: bool = False,
+    config_file: str | None = None,
 ) -> dict[str, Any] | list[dict[str, float]]:
     """What ``synthkit train`` calls. ``dry_run``: print and return the resolved config, train nothing."""
     overrides = list(overrides or [])
-    task, cfg = resolve_task(model, preset, overrides)
+    task, cfg = resolve_task(model, preset, overrides, config_file=config_file)
     cfg = replace(cfg, steps=steps if steps is not None else cfg.steps,
                   out_dir=out if out is not None else (cfg.out_dir if cfg.out_dir != "runs/run" else f"runs/{model}-{preset}"))
     if dry_run:
         info = describe(task, cfg)
         print(json.dumps(info, indent=2, default=str))
         return info
-    command = " ".join(["synthkit train", model, "--preset", preset, *[f"--set {o}" for o in overrides],
+    command = " ".join(["synthkit train", model, "--preset", preset,
+                        *([f"--config {config_file}"] if config_file else []), *[f"--set {o}" for o in overrides],
                         *([f"--steps {steps}"] if steps is not None else []), *([f"--out {out}"] if out else [])])
     history = train(task, cfg, command=command)
     if int(os.environ.get("RANK", "0")) == 0:
@@ -791,13 +829,15 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m synthkit.train", description="Train a synthkit model (one loop).")
     p.add_argument("model", help=", ".join(TASKS))
     p.add_argument("--preset", default="tiny_test")
+    p.add_argument("--config", default=None, metavar="FILE.json")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--out", default=None)
     p.add_argument("--dry-run", action="store_true")
     args = p.parse_args(argv)
     try:
-        run_train(args.model, args.preset, args.set, steps=args.steps, out=args.out, dry_run=args.dry_run)
+        run_train(args.model, args.preset, args.set, steps=args.steps, out=args.out, dry_run=args.dry_run,
+                  config_file=args.config)
     except (ValueError, TypeError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

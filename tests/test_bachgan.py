@@ -7,18 +7,17 @@ import torch
 import torch.nn.functional as F
 
 from synthkit.models.bachgan import (
-    PRESETS,
     BachGANConfig,
     BachGANGenerator,
     build_discriminator,
     d_loss,
     g_loss,
-    get_config,
+    PRESETS,
     rasterize_box_batch,
     rasterize_boxes,
 )
 
-TINY = get_config("tiny_test")
+TINY = BachGANConfig.from_preset("tiny_test")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -139,7 +138,7 @@ def test_forward_backward_tiny():
 
 
 def test_retrieval_ablation_uses_only_the_box_layout():
-    cfg = get_config("tiny_test", {"use_retrieval": False})
+    cfg = BachGANConfig.from_preset("tiny_test", use_retrieval=False)
     G = BachGANGenerator(cfg).eval()
     L, M = _inputs(cfg)
     image, _ = G(L)
@@ -200,7 +199,7 @@ def test_official_presets_have_official_sizes(preset, official_millions):
 
 
 def test_toyscapes_preset_fits_the_size_budget():
-    cfg = get_config("toyscapes")
+    cfg = BachGANConfig.from_preset("toyscapes")
     from synthkit.data.toyscapes import NUM_CLASSES, THING_IDS
 
     assert cfg.num_classes == NUM_CLASSES and set(cfg.thing_classes) == set(THING_IDS)
@@ -211,9 +210,9 @@ def test_toyscapes_preset_fits_the_size_budget():
 
 def test_config_errors():
     with pytest.raises(ValueError, match="unknown BachGAN preset"):
-        get_config("coco")
+        BachGANConfig.from_preset("coco")
     with pytest.raises(ValueError, match="unknown BachGANConfig field"):
-        get_config("tiny_test", {"ngf": 4})
+        BachGANConfig.from_preset("tiny_test", ngf=4)
     with pytest.raises(ValueError, match="divisible"):
         BachGANConfig(height=100)
     with pytest.raises(ValueError, match="thing_classes"):

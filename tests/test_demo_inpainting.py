@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from demos import semantic_inpainting as app
-from synthkit.models.semantic_pyramid import SemanticPyramidGenerator, get_config
+from synthkit.models.semantic_pyramid import SemanticPyramidGenerator, PyramidConfig
 
 GENERIC_UPSTREAM = "The upstream Gradio app has raised an exception"
 
@@ -31,7 +31,7 @@ def tiny_model(tmp_path_factory):
     folder = tmp_path_factory.mktemp("pyramid") / "tiny"
     with torch.random.fork_rng():
         torch.manual_seed(0)
-        SemanticPyramidGenerator(get_config("tiny_test")).save_pretrained(folder)
+        SemanticPyramidGenerator(PyramidConfig.from_preset("tiny_test")).save_pretrained(folder)
     before = os.environ.get(app.MODEL_ENV)
     os.environ[app.MODEL_ENV] = str(folder)
     app.get_pipeline.cache_clear()

@@ -369,9 +369,13 @@ def test_make_task_steps_on_toyscapes():
     from synthkit.models.groupdnet import make_task
 
     torch.manual_seed(0)
+    from synthkit.train import resolve_task
+
+    _, train_cfg = resolve_task("smis", "tiny_test", {"perceptual_backbone": "none"})
+    assert train_cfg.lr_g == 1e-4 and train_cfg.lr_d == 4e-4
+    assert train_cfg.betas == (0.0, 0.9) and train_cfg.ema_decay is None
+    torch.manual_seed(0)
     task = make_task("tiny_test", {"perceptual_backbone": None})
-    assert task.train_defaults["lr_g"] == 1e-4 and task.train_defaults["lr_d"] == 4e-4
-    assert task.train_defaults["betas"] == (0.0, 0.9)
     data = task.make_dataset("train")
     batch = torch.utils.data.default_collate([data[0], data[1]])
     d = task.d_step(batch)

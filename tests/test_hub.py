@@ -13,7 +13,7 @@ import torch
 
 import synthkit
 from synthkit import hub, registry
-from synthkit.models.toy import ToyConfig, ToyGenerator, get_config
+from synthkit.models.toy import ToyConfig, ToyGenerator
 
 REVISION = "0123456789abcdef0123456789abcdef01234567"
 
@@ -21,7 +21,7 @@ REVISION = "0123456789abcdef0123456789abcdef01234567"
 @pytest.fixture
 def saved(tmp_path):
     torch.manual_seed(0)
-    G = ToyGenerator(get_config("tiny_test")).eval()
+    G = ToyGenerator(ToyConfig.from_preset("tiny_test")).eval()
     folder = tmp_path / "toy"
     G.save_pretrained(folder, card={"steps": 12, "training_command": "synthkit train toy --preset tiny_test",
                                     "metrics": {"FID": {"value": 99.0, "provenance": "offline backbone, N=64"}}})
@@ -339,3 +339,27 @@ def test_bundled_toy_checkpoint_loads_and_generates():
     with torch.no_grad():
         x = G(G.sample_latent(4))
     assert x.shape == (4, 3, 32, 32) and x.min() >= -1 and x.max() <= 1 and x.std() > 0.05
+
+
+def test_config_json_with_a_renamed_field_loads_with_a_warning(tmp_path):
+    G = ToyGenerator(ToyConfig.from_preset("tiny_test", seed=3)).eval()
+    G.save_pretrained(tmp_path / "old")
+    path = tmp_path / "old" / "config.json"
+    config = json.loads(path.read_text())
+    fields = config["config"] if isinstance(config.get("config"), dict) else config
+    fields["data_seed"] = fields.pop("seed")  # as saved before the vocabulary was unified
+    path.write_text(json.dumps(config))
+    with pytest.warns(FutureWarning, match="'data_seed' is now called 'seed'"):
+        loaded = synthkit.load(tmp_path / "old")
+    assert loaded.config.seed == 3
+
+
+def test_bundled_configs_use_the_current_field_names():
+    from synthkit.configs import RENAMED_FIELDS
+    from synthkit.registry import PRETRAINED_DIR
+
+    for path in sorted(PRETRAINED_DIR.glob("*/config.json")):
+        config = json.loads(path.read_text())
+        keys = set(config) | set(config.get("config", {}) if isinstance(config.get("config"), dict) else ())
+        old = sorted(keys & set(RENAMED_FIELDS)) if "backbone" not in path.parent.name else []
+        assert not old, f"{path} still uses renamed fields {old}"

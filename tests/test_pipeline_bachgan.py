@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from synthkit.models.bachgan import BachGANGenerator, get_config
+from synthkit.models.bachgan import BachGANGenerator, BachGANConfig
 from synthkit.pipelines import bachgan as pipe_mod
 from synthkit.pipelines.bachgan import BachGANPipeline, load_bachgan, sample_images, test_layouts
 from synthkit.retrieval import build_toyscapes_index
@@ -25,7 +25,7 @@ def index():
 @pytest.fixture(scope="module")
 def G():
     torch.manual_seed(0)
-    return BachGANGenerator(get_config("tiny_test")).eval()
+    return BachGANGenerator(BachGANConfig.from_preset("tiny_test")).eval()
 
 
 @pytest.fixture(scope="module")
@@ -203,7 +203,7 @@ def test_models_with_other_classes_default_to_a_loose_guard(tmp_path):
     from synthkit.retrieval import build_index
 
     torch.manual_seed(0)
-    G35 = BachGANGenerator(get_config("tiny_test", {"num_classes": 35, "thing_classes": CITYSCAPES_THINGS})).eval()
+    G35 = BachGANGenerator(BachGANConfig.from_preset("tiny_test", num_classes=35, thing_classes=CITYSCAPES_THINGS)).eval()
     rng = np.random.default_rng(0)
     maps = rng.integers(0, 35, size=(8, 32, 32))
     G35.save_pretrained(tmp_path / "city")
@@ -220,7 +220,7 @@ def test_models_with_other_classes_default_to_a_loose_guard(tmp_path):
 
 def test_model_without_retrieval_says_so():
     torch.manual_seed(0)
-    G0 = BachGANGenerator(get_config("tiny_test", {"use_retrieval": False})).eval()
+    G0 = BachGANGenerator(BachGANConfig.from_preset("tiny_test", use_retrieval=False)).eval()
     res = BachGANPipeline(G0, None).layout_to_image([(CAR, 2, 20, 12, 28)], seed=0)
     assert res.image.shape == (32, 32, 3) and res.retrieved.shape == (0, 32, 32)
     assert any("without retrieval" in n for n in res.notes)

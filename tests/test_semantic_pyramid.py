@@ -16,14 +16,14 @@ from PIL import Image
 
 from synthkit.models import semantic_pyramid as sp
 from synthkit.models.semantic_pyramid import (
-    PyramidDiscriminator,
-    SemanticPyramidGenerator,
     diversity_loss,
-    get_config,
     level_masks,
     level_specs_from_backbone,
+    PyramidConfig,
+    PyramidDiscriminator,
     sample_pyramid_masks,
     semantic_reconstruction_loss,
+    SemanticPyramidGenerator,
 )
 
 
@@ -34,7 +34,7 @@ def backbone():
 
 @pytest.fixture(scope="module")
 def config() -> sp.PyramidConfig:
-    return get_config("tiny_test")
+    return PyramidConfig.from_preset("tiny_test")
 
 
 def _inputs(config, backbone, batch=2, seed=0):
@@ -61,31 +61,31 @@ def test_tiny_test_preset_matches_the_test_backbone(backbone, config):
 
 def test_config_rejects_bad_pyramids():
     with pytest.raises(ValueError, match="same non-zero length"):
-        get_config("tiny_test", {"level_channels": (8, 16)})
+        PyramidConfig.from_preset("tiny_test", level_channels=(8, 16))
     with pytest.raises(ValueError, match="vector levels"):
-        get_config("tiny_test", {"level_sizes": (16, 0, 4, 2, 1, 0, 0)})
+        PyramidConfig.from_preset("tiny_test", level_sizes=(16, 0, 4, 2, 1, 0, 0))
     with pytest.raises(ValueError, match="g_channels"):
-        get_config("tiny_test", {"g_channels": (8,)})
+        PyramidConfig.from_preset("tiny_test", g_channels=(8,))
     with pytest.raises(ValueError, match="unknown PyramidConfig field"):
-        get_config("tiny_test", {"lambda_foo": 1})
+        PyramidConfig.from_preset("tiny_test", lambda_foo=1)
     with pytest.raises(ValueError, match="valid levels"):
-        get_config("tiny_test").level_index("conv9")
+        PyramidConfig.from_preset("tiny_test").level_index("conv9")
 
 
 def test_toyscapes64_preset_matches_the_toyscapes_backbone():
     from synthkit.backbones import ToyscapesBackbone
 
     specs = level_specs_from_backbone(ToyscapesBackbone().freeze(), 64)
-    c = get_config("toyscapes64")
+    c = PyramidConfig.from_preset("toyscapes64")
     assert specs == {"level_names": c.level_names, "level_channels": c.level_channels, "level_sizes": c.level_sizes}
 
 
 def test_presets_sizes():
     # the Toyscapes checkpoint must ship in <= 10 MB fp32
-    G = SemanticPyramidGenerator(get_config("toyscapes64"))
+    G = SemanticPyramidGenerator(PyramidConfig.from_preset("toyscapes64"))
     assert sum(p.numel() for p in G.parameters()) * 4 < 10e6
-    paper = get_config("vgg16_places")
-    assert get_config("toyscapes64").backbone == "toyscapes"
+    paper = PyramidConfig.from_preset("vgg16_places")
+    assert PyramidConfig.from_preset("toyscapes64").backbone == "toyscapes"
     assert paper.level_names == ("conv1", "conv2", "conv3", "conv4", "conv5", "fc7", "fc8")
     assert paper.level_sizes[:5] == (128, 64, 32, 16, 8) and paper.image_size == 256
 
@@ -181,7 +181,7 @@ def test_save_and_load_round_trip(tmp_path, config, backbone):
 
 def test_mask_sampler_distribution(config):
     n = 4000
-    c = get_config("tiny_test", {"vector_level_weight": 2.0})  # CRSP's doubled odds for vector levels
+    c = PyramidConfig.from_preset("tiny_test", vector_level_weight=2.0)  # CRSP's doubled odds for vector levels
     masks, chosen, has_region = sample_pyramid_masks(c, n, torch.Generator().manual_seed(1))
     # 1. level frequencies proportional to (1, 1, 1, 1, 1, 2, 2)
     freq = torch.bincount(chosen, minlength=7).float() / n
@@ -262,12 +262,12 @@ def test_reconstruction_weights_scale_each_level():
     with pytest.raises(ValueError, match="one reconstruction weight per level"):
         semantic_reconstruction_loss(fake, real, on, weights=(1.0,))
     with pytest.raises(ValueError, match="rec_level_weights"):
-        get_config("tiny_test", {"rec_level_weights": (1.0, 2.0)})
+        PyramidConfig.from_preset("tiny_test", rec_level_weights=(1.0, 2.0))
     with pytest.raises(ValueError, match="div_tau"):
-        get_config("tiny_test", {"diversity": "dsgan", "div_tau": 0.0})
+        PyramidConfig.from_preset("tiny_test", diversity="dsgan", div_tau=0.0)
     with pytest.raises(ValueError, match="diversity must be"):
-        get_config("tiny_test", {"diversity": "msgan"})
-    assert get_config("tiny_test").rec_weights == (1.0,) * 7
+        PyramidConfig.from_preset("tiny_test", diversity="msgan")
+    assert PyramidConfig.from_preset("tiny_test").rec_weights == (1.0,) * 7
 
 
 def test_noise_reaches_every_level_block_with_z_to_blocks(backbone, config):
@@ -361,7 +361,7 @@ def pipe(tmp_path_factory):
 
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("pyramid") / "tiny"
-    SemanticPyramidGenerator(get_config("tiny_test")).save_pretrained(folder)
+    SemanticPyramidGenerator(PyramidConfig.from_preset("tiny_test")).save_pretrained(folder)
     return load_pyramid(str(folder))
 
 
@@ -490,7 +490,7 @@ def test_load_pyramid_errors_name_what_to_do(tmp_path):
     with pytest.raises(ValueError, match="not a registered name"):
         load_pyramid(str(tmp_path / "no-such-folder"))
     # a folder holding another model is refused, naming its class
-    PyramidDiscriminator(get_config("tiny_test")).save_pretrained(tmp_path / "d")
+    PyramidDiscriminator(PyramidConfig.from_preset("tiny_test")).save_pretrained(tmp_path / "d")
     with pytest.raises(TypeError, match="PyramidDiscriminator, not a Semantic Pyramid generator"):
         load_pyramid(str(tmp_path / "d"))
 
@@ -499,7 +499,7 @@ def test_pipeline_refuses_a_backbone_of_another_pyramid(backbone):
     from synthkit.pipelines.pyramid import PyramidPipeline
 
     with pytest.raises(ValueError, match="does not match"):
-        PyramidPipeline(SemanticPyramidGenerator(get_config("toyscapes64")), backbone)
+        PyramidPipeline(SemanticPyramidGenerator(PyramidConfig.from_preset("toyscapes64")), backbone)
 
 
 def test_sample_images_for_the_cli(pipe):
@@ -524,7 +524,7 @@ def test_bundled_checkpoint_loads_with_the_backbone_it_was_trained_with():
     from synthkit.pipelines.pyramid import load_pyramid
 
     pipe = load_pyramid()
-    assert pipe.config == get_config("toyscapes64", {"backbone_sha256": pipe.config.backbone_sha256})
+    assert pipe.config == PyramidConfig.from_preset("toyscapes64", backbone_sha256=pipe.config.backbone_sha256)
     assert pipe.config.backbone_sha256 == pipe.backbone.provenance["weights_sha256"]
     assert pipe.notes == []  # the backbone on disk is the one it was trained with
     assert (BUNDLED / "model.safetensors").stat().st_size < 10e6

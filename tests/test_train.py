@@ -182,13 +182,13 @@ def test_resolve_task_overrides_are_typed():
     assert cfg.lr_g == 1e-4 and cfg.betas == (0.0, 0.99) and cfg.ema_decay is None and cfg.cpu is True
     assert task.config.z_dim == 8 and task.config.loss == "nonsaturating"
     assert task.G.fc.in_features == 8
-    # task defaults (toy: lr 2e-4, betas (0.5, 0.999)) apply when not overridden
+    # preset defaults (toy: lr 2e-4, betas (0.5, 0.999)) apply when not overridden
     _, cfg = T.resolve_task("toy", "tiny_test", [])
     assert cfg.betas == (0.5, 0.999)
 
 
 @pytest.mark.parametrize("args, match", [
-    (("nope", "tiny_test", []), "unknown model 'nope'; valid: toy, smis, bachgan, pyramid"),
+    (("nope", "tiny_test", []), "unknown model 'nope'; valid: toy, smis, pyramid, bachgan"),
     (("toy", "huge", []), "unknown preset 'huge' for toy; valid presets: tiny_test"),
     (("toy", "tiny_test", ["lr=1"]), "unknown override key.*lr.*valid model keys.*z_dim.*valid training keys.*lr_g"),
     (("toy", "tiny_test", ["steps=ten"]), "steps=ten: expected an int"),
@@ -199,6 +199,49 @@ def test_resolve_task_overrides_are_typed():
 def test_resolve_task_errors(args, match):
     with pytest.raises(ValueError, match=match):
         T.resolve_task(*args)
+
+
+def test_one_precedence_rule_defaults_preset_file_set(tmp_path):
+    """TrainConfig defaults < preset < --config file < --set, for training and model fields alike."""
+    _, cfg = T.resolve_task("toy", "tiny_test", [])
+    assert cfg.lr_g == 2e-4 and cfg.lr_d == 2e-4  # the preset (DCGAN), not TrainConfig's own default
+    assert cfg.ema_decay == T.TrainConfig().ema_decay  # a field the preset does not set: TrainConfig default
+    assert cfg.batch_size == 32 != T.TrainConfig().batch_size
+    settings = tmp_path / "settings.json"
+    settings.write_text(json.dumps({"lr_g": 3e-4, "lr_d": 5e-4, "z_dim": 12, "betas": [0.0, 0.9], "steps": 9}))
+    task, cfg = T.resolve_task("toy", "tiny_test", [], config_file=settings)
+    assert (cfg.lr_g, cfg.lr_d, cfg.betas, cfg.steps) == (3e-4, 5e-4, (0.0, 0.9), 9)  # file over preset
+    assert task.config.z_dim == 12
+    task, cfg = T.resolve_task("toy", "tiny_test", ["lr_g=1e-5", "z_dim=4"], config_file=settings)
+    assert cfg.lr_g == 1e-5 and cfg.lr_d == 5e-4 and task.config.z_dim == 4  # --set over file, file kept elsewhere
+    # the same rule through the command line
+    info = T.run_train("toy", "tiny_test", ["lr_d=1e-3"], dry_run=True, config_file=str(settings))
+    assert info["train_config"]["lr_d"] == 1e-3 and info["train_config"]["lr_g"] == 3e-4
+
+
+@pytest.mark.parametrize("content, match", [
+    ("[1, 2]", "expected a JSON object"),
+    ("{lr_g: 1}", "not valid JSON"),
+    ('{"lr": 1}', "unknown override key.*lr"),
+])
+def test_config_file_errors_say_what_to_do(tmp_path, content, match):
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    with pytest.raises(ValueError, match=match):
+        T.resolve_task("toy", "tiny_test", [], config_file=path)
+    with pytest.raises(ValueError, match="no such file"):
+        T.resolve_task("toy", "tiny_test", [], config_file=tmp_path / "missing.json")
+
+
+def test_renamed_fields_still_work_with_a_warning():
+    with pytest.warns(FutureWarning, match="'train_images' is now called 'dataset_length'"):
+        task, _ = T.resolve_task("smis", "tiny_test", ["train_images=5", "perceptual_backbone=none"])
+    assert task.config.dataset_length == 5
+    with pytest.warns(FutureWarning, match="'lambda_vgg' is now called 'lambda_perceptual'"):
+        task, _ = T.resolve_task("bachgan", "tiny_test", ["lambda_vgg=0.5"])
+    assert task.config.lambda_perceptual == 0.5
+    with pytest.raises(ValueError, match="both 'disc_channels'.*and 'd_base_channels'"):
+        T.resolve_task("smis", "tiny_test", ["disc_channels=4", "d_base_channels=8"])
 
 
 def test_dry_run_prints_config_and_trains_nothing(tmp_path, capsys):

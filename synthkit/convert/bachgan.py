@@ -28,7 +28,7 @@ import torch
 from torch import Tensor
 
 from synthkit.convert.common import ConversionReport, load_official_state, spectral_norm_to_parametrizations
-from synthkit.models.bachgan import BachGANConfig, BachGANGenerator, get_config
+from synthkit.models.bachgan import BachGANConfig, BachGANGenerator
 
 __all__ = ["UNUSED_OFFICIAL_MODULES", "official_key_to_synthkit", "convert_state_dict", "load_official_generator",
            "convert_bachgan"]
@@ -126,7 +126,7 @@ def convert_bachgan(
     ``preset``: ``cityscapes`` (``city_model/60_net_G.pth``) or ``ade20k`` (``ade_model/150_net_G.pth``).
     Dropped keys and their reasons are written to ``conversion.json`` and printed.
     """
-    config = get_config(preset, overrides)
+    config = BachGANConfig.from_preset(preset, **dict(overrides or {}))
     what = "BachGAN generator (city_model/60_net_G.pth or ade_model/150_net_G.pth from BachGan.zip)"
     G, report = load_official_generator(load_official_state(generator_pth, what=what), config)
     out = Path(out_dir)

@@ -67,13 +67,15 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
+from synthkit.configs import PresetConfig
+from synthkit.data.toyscapes import NUM_CLASSES as TOYSCAPES_CLASSES
+from synthkit.data.toyscapes import THING_IDS as TOYSCAPES_THINGS
 from synthkit.hub import HubMixin
 from synthkit.nn.discriminator import MultiscaleDiscriminator
 
 __all__ = [
     "BachGANConfig",
     "PRESETS",
-    "get_config",
     "valid_boxes",
     "rasterize_boxes",
     "rasterize_box_batch",
@@ -106,7 +108,7 @@ CITYSCAPES_THINGS = (24, 25, 26, 27, 28, 29, 30, 31, 32, 33)
 # Config and presets
 # ----------------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class BachGANConfig:
+class BachGANConfig(PresetConfig):
     """Everything that defines a BachGAN model and its training; paper defaults, each with its source."""
 
     num_classes: int = 35  # semantic_nc: Cityscapes 35 (--no_instance), ADE20K 150 + dontcare = 151
@@ -121,11 +123,11 @@ class BachGANConfig:
     thing_classes: tuple[int, ...] = CITYSCAPES_THINGS  # classes that can be drawn as boxes
     # discriminator (SPADE defaults: num_D 2, n_layers_D 4, ndf 64)
     d_base_channels: int = 64
-    d_num_layers: int = 4
-    d_num_scales: int = 2
-    # losses: hinge + lambda_feat * FM + lambda_vgg * perceptual (+ lambda_seg * NLL with --seg); no KL
+    d_layers: int = 4
+    d_scales: int = 2
+    # losses: hinge + lambda_feat * FM + lambda_perceptual * perceptual (+ lambda_seg * NLL with --seg); no KL
     lambda_feat: float = 10.0
-    lambda_vgg: float = 10.0
+    lambda_perceptual: float = 10.0  # lambda_vgg in the official options
     lambda_seg: float = 0.0
     perceptual_backbone: str | None = "vgg19"  # None: no perceptual term
     # optimiser (SPADE TTUR defaults: base lr 2e-4, beta = (0, 0.9))
@@ -183,16 +185,16 @@ PRESETS: dict[str, BachGANConfig] = {
     # Toyscapes (synthkit.data.toyscapes): 12 classes at 64x64, small enough to train on 2 CPU cores in ~35 min
     # and to ship (<= 10 MB fp32).
     "toyscapes": BachGANConfig(
-        num_classes=12,
+        num_classes=TOYSCAPES_CLASSES,
         height=64,
         width=64,
         base_channels=8,
         num_upsampling_layers="normal",
         spade_hidden=32,
-        thing_classes=(9, 10, 11),  # tree, building, car; get_config reads synthkit.data.toyscapes.THING_IDS
+        thing_classes=tuple(sorted(TOYSCAPES_THINGS)),  # tree, building, car
         d_base_channels=32,
-        d_num_layers=3,
-        lambda_vgg=10.0,
+        d_layers=3,
+        lambda_perceptual=10.0,
         perceptual_backbone="toyscapes",
         lr_g=1e-4,
         lr_d=4e-4,
@@ -210,9 +212,9 @@ PRESETS: dict[str, BachGANConfig] = {
         spade_hidden=8,
         thing_classes=(9, 10, 11),
         d_base_channels=8,
-        d_num_layers=2,
-        d_num_scales=2,
-        lambda_vgg=0.0,
+        d_layers=2,
+        d_scales=2,
+        lambda_perceptual=0.0,
         perceptual_backbone=None,
         lambda_seg=1.0,
         batch_size=2,
@@ -220,22 +222,6 @@ PRESETS: dict[str, BachGANConfig] = {
         index_size=16,
     ),
 }
-
-
-def get_config(preset: str = "toyscapes", overrides: dict[str, Any] | None = None) -> BachGANConfig:
-    """Config of a named preset with some fields overridden, e.g. ``get_config("toyscapes", {"lr_g": 2e-4})``."""
-    if preset not in PRESETS:
-        raise ValueError(f"unknown BachGAN preset {preset!r}; valid: {sorted(PRESETS)}")
-    config = PRESETS[preset]
-    if preset == "toyscapes":
-        from synthkit.data.toyscapes import NUM_CLASSES, THING_IDS
-
-        config = replace(config, num_classes=NUM_CLASSES, thing_classes=tuple(sorted(THING_IDS)))
-    overrides = dict(overrides or {})
-    unknown = sorted(set(overrides) - set(asdict(config)))
-    if unknown:
-        raise ValueError(f"unknown BachGANConfig field(s) {unknown}; valid: {sorted(asdict(config))}")
-    return replace(config, **overrides)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -413,7 +399,7 @@ class BachGANGenerator(nn.Module, HubMixin):
 
     Example::
 
-        G = BachGANGenerator(get_config("tiny_test")).eval()               # 12 classes, 32x32
+        G = BachGANGenerator(BachGANConfig.from_preset("tiny_test")).eval()               # 12 classes, 32x32
         L = rasterize_box_batch([[(11, 4, 4, 20, 20)]], 12, 32, 32)        # a car box -> [1, 12, 32, 32]
         image, seg_logprob = G(L, retrieved)                                # retrieved [1, 3, 12, 32, 32]
         S = G.fuse(L, retrieved); image, _ = G.decode(S, with_seg=False)   # the same, in two stages
@@ -524,8 +510,8 @@ def build_discriminator(config: BachGANConfig) -> MultiscaleDiscriminator:
     return MultiscaleDiscriminator(
         in_channels=config.num_classes + 3,
         base_channels=config.d_base_channels,
-        num_layers=config.d_num_layers,
-        num_scales=config.d_num_scales,
+        num_layers=config.d_layers,
+        num_scales=config.d_scales,
     )
 
 
@@ -567,7 +553,7 @@ def g_loss(
 ) -> tuple[Tensor, dict[str, float]]:
     """BachGAN's generator objective (SPADE's, without KL):
 
-    L_G = -E[D(L, x_fake)] + lambda_feat * L_FM + lambda_vgg * L_perc (+ lambda_seg * L_seg)
+    L_G = -E[D(L, x_fake)] + lambda_feat * L_FM + lambda_perceptual * L_perc (+ lambda_seg * L_seg)
 
     Returns (total, {term: value}) for logging.
     """
@@ -577,12 +563,12 @@ def g_loss(
     terms = {"g_gan": g_hinge_loss(pred_fake)}
     if config.lambda_feat > 0:
         terms["g_feat"] = config.lambda_feat * feature_matching_loss(pred_fake, pred_real)
-    if config.lambda_vgg > 0:
+    if config.lambda_perceptual > 0:
         if backbone is None:
-            raise ValueError("lambda_vgg > 0 needs a feature backbone (synthkit.backbones.load_backbone)")
+            raise ValueError("lambda_perceptual > 0 needs a feature backbone (synthkit.backbones.load_backbone)")
         layers = list(backbone.perceptual_layers)
         f_fake, f_real = backbone.features(x_fake, layers), backbone.features(x_real, layers)
-        terms["g_vgg"] = config.lambda_vgg * perceptual_loss(
+        terms["g_vgg"] = config.lambda_perceptual * perceptual_loss(
             [f_fake[n] for n in layers], [f_real[n] for n in layers], PERCEPTUAL_WEIGHTS[-len(layers):]
         )
     if config.lambda_seg > 0:
@@ -666,14 +652,12 @@ class BachGANTask:
         self.config = config
         self.G = BachGANGenerator(config)
         self.D = build_discriminator(config)
-        self.train_defaults = {"lr_g": config.lr_g, "lr_d": config.lr_d, "betas": config.betas,
-                               "batch_size": config.batch_size}
         self._memory = None
         self._backbone = None
 
     @property
     def backbone(self) -> nn.Module | None:
-        if self._backbone is None and self.config.lambda_vgg > 0 and self.config.perceptual_backbone:
+        if self._backbone is None and self.config.lambda_perceptual > 0 and self.config.perceptual_backbone:
             from synthkit.backbones import load_backbone
 
             self._backbone = load_backbone(self.config.perceptual_backbone)
@@ -712,4 +696,4 @@ class BachGANTask:
 
 def make_task(preset: str = "toyscapes", overrides: dict[str, Any] | None = None) -> BachGANTask:
     """``synthkit train bachgan --preset toyscapes --set lr_g=2e-4``: the task for the training loop."""
-    return BachGANTask(get_config(preset, overrides))
+    return BachGANTask(BachGANConfig.from_preset(preset, **dict(overrides or {})))

@@ -66,6 +66,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
 from synthkit import losses
+from synthkit.configs import PresetConfig
 from synthkit.hub import HubMixin
 from synthkit.nn.discriminator import MultiscaleDiscriminator
 
@@ -83,7 +84,7 @@ LATENT_CHANNELS = 8  # per-class code: 8 channels on the start grid (paper Sec. 
 
 
 @dataclass(frozen=True)
-class GroupDNetConfig:
+class GroupDNetConfig(PresetConfig):
     """Everything that defines a GroupDNet. Official values are in ``PRESETS``; build one with ``from_preset``."""
 
     num_classes: int  # C: one-hot channels of seg (without the Cityscapes instance-edge channel)
@@ -98,9 +99,9 @@ class GroupDNetConfig:
     encoder_input_size: tuple[int, int] | None = None  # size of each class crop; None = image_size
     spectral_norm: bool = True  # spectral norm on res-block convs and encoder convs (official: on)
     # ---- discriminator and training (make_task); official values from SMIS options / SPADE defaults ----
-    disc_channels: int = 64  # ndf of each PatchGAN scale
-    disc_layers: int = 4  # n_layers_D
-    disc_scales: int = 2  # num_D
+    d_base_channels: int = 64  # ndf of each PatchGAN scale
+    d_layers: int = 4  # n_layers_D
+    d_scales: int = 2  # num_D
     lambda_feat: float = 10.0  # feature matching
     lambda_perceptual: float = 10.0  # lambda_vgg (on the offline backbone here: see make_task)
     lambda_kld: float = 0.05  # KL, on the *sum* over all elements
@@ -109,7 +110,8 @@ class GroupDNetConfig:
     lr_d: float = 4e-4  # TTUR: 2 lr
     betas: tuple[float, float] = (0.0, 0.9)
     batch_size: int = 8
-    train_images: int = 20000  # length of the Toyscapes training set (rendered on the fly)
+    ema_decay: float | None = None  # the official code keeps no generator EMA
+    dataset_length: int = 20000  # length of the Toyscapes training set (rendered on the fly)
 
     def __post_init__(self) -> None:
         C, n = self.num_classes, len(self.block_channels)
@@ -161,14 +163,6 @@ class GroupDNetConfig:
         """Channels of the seg the generator takes (and of the label part of D's input)."""
         return self.num_classes + int(self.instance_edge)
 
-    @classmethod
-    def from_preset(cls, name: str, **overrides) -> "GroupDNetConfig":
-        if name not in PRESETS:
-            raise ValueError(f"unknown GroupDNet preset {name!r}; valid: {', '.join(PRESETS)}")
-        return replace(PRESETS[name], **overrides)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def _is_power_of_two(n: int) -> bool:
@@ -202,16 +196,16 @@ PRESETS: dict[str, GroupDNetConfig] = {
     # Toyscapes (12 classes): small enough to train on 2 CPU cores; G + E <= 10 MB in fp32.
     "toyscapes64": GroupDNetConfig(
         12, (64, 64), (192, 192, 192, 96, 48), (12, 12, 6, 6, 3), "deepfashion", cgnorm_hidden=48,
-        encoder_channels=24, disc_channels=32, disc_layers=3,
+        encoder_channels=24, d_base_channels=32, d_layers=3,
     ),
     "toyscapes128": GroupDNetConfig(
         12, (128, 128), (192, 192, 192, 96, 48, 24), (12, 12, 6, 6, 3, 1), "deepfashion", cgnorm_hidden=48,
-        encoder_channels=24, disc_channels=32, disc_layers=4, batch_size=4,
+        encoder_channels=24, d_base_channels=32, d_layers=4, batch_size=4,
     ),
     # Smallest model that exercises every code path (grouped fc, shortcut blocks, group-decreasing CG-Norms).
     "tiny_test": GroupDNetConfig(
         12, (32, 32), (48, 48, 24, 12), (12, 12, 6, 3), "deepfashion", cgnorm_hidden=24, encoder_channels=12,
-        disc_channels=8, disc_layers=3, batch_size=2, train_images=64,
+        d_base_channels=8, d_layers=3, batch_size=2, dataset_length=64,
     ),
 }
 
@@ -809,12 +803,8 @@ class GroupDNetTask:
         self.G = GroupDNetGenerator(config)
         self.E = GroupDNetEncoder(config)
         self.D = MultiscaleDiscriminator(
-            config.seg_channels + 3, config.disc_channels, config.disc_layers, config.disc_scales
+            config.seg_channels + 3, config.d_base_channels, config.d_layers, config.d_scales
         )
-        self.train_defaults = {
-            "lr_g": config.lr_g, "lr_d": config.lr_d, "betas": config.betas,
-            "batch_size": config.batch_size, "ema_decay": None,
-        }
         self._backbone: Any = None
         self._lambda_perceptual = config.lambda_perceptual if config.perceptual_backbone else 0.0
 
@@ -844,7 +834,7 @@ class GroupDNetTask:
                 f"training data: only Toyscapes ({NUM_CLASSES} classes, square images) is built in; this config has "
                 f"{cfg.num_classes} classes at {cfg.image_size}. Use --preset toyscapes64, toyscapes128 or tiny_test."
             )
-        return ToyscapesDataset(size=cfg.image_size[0], length=cfg.train_images, split=split)
+        return ToyscapesDataset(size=cfg.image_size[0], length=cfg.dataset_length, split=split)
 
     def _encode_and_generate(self, seg: torch.Tensor, x_real: torch.Tensor):
         crops = class_crops(x_real, seg[:, : self.config.num_classes], self.config.encoder_size)

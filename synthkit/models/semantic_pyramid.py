@@ -112,12 +112,12 @@ from einops import rearrange
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from synthkit.configs import PresetConfig
 from synthkit.hub import HubMixin
 
 __all__ = [
     "PyramidConfig",
     "PRESETS",
-    "get_config",
     "TINY_BACKBONE",
     "build_backbone",
     "level_specs_from_backbone",
@@ -142,7 +142,7 @@ __all__ = [
 # Config and presets
 # ----------------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class PyramidConfig:
+class PyramidConfig(PresetConfig):
     """Everything that defines a Semantic Pyramid model and its training.
 
     The pyramid is described by three parallel tuples, shallow -> deep, that must match the backbone's
@@ -185,6 +185,7 @@ class PyramidConfig:
     lr_d: float = 1e-4
     betas: tuple[float, float] = (0.0, 0.999)
     batch_size: int = 32
+    ema_decay: float | None = 0.999  # generator EMA (the Toyscapes presets: 0.995, a faster EMA for short runs)
     dataset_length: int = 0  # Toyscapes presets: training images rendered per epoch
     backbone_sha256: str = ""  # recorded at training time: the backbone the model was trained with
     seed: int = 0
@@ -285,6 +286,7 @@ PRESETS: dict[str, PyramidConfig] = {
         lr_g=2e-4,
         lr_d=2e-4,
         batch_size=8,  # more steps rather than bigger batches in a 35-minute CPU budget
+        ema_decay=0.995,
         dataset_length=1200,  # rendered once (set SYNTHKIT_TOYSCAPES_CACHE to keep them on disk), then reused
     ),
     # A few-kB model for CPU smoke tests, on a randomly initialised tiny Toyscapes backbone (TINY_BACKBONE).
@@ -300,21 +302,10 @@ PRESETS: dict[str, PyramidConfig] = {
         head_channels=8,
         d_channels=(8, 16),
         batch_size=2,
+        ema_decay=0.995,
         dataset_length=8,
     ),
 }
-
-
-def get_config(preset: str = "toyscapes64", overrides: Mapping[str, Any] | None = None) -> PyramidConfig:
-    """Config of a named preset with some fields overridden, e.g. ``get_config("toyscapes64", {"lr_g": 1e-4})``."""
-    if preset not in PRESETS:
-        raise ValueError(f"unknown Semantic Pyramid preset {preset!r}; valid: {sorted(PRESETS)}")
-    config = PRESETS[preset]
-    overrides = dict(overrides or {})
-    unknown = sorted(set(overrides) - set(asdict(config)))
-    if unknown:
-        raise ValueError(f"unknown PyramidConfig field(s) {unknown}; valid: {sorted(asdict(config))}")
-    return replace(config, **overrides)
 
 
 def build_backbone(name: str) -> Any:
@@ -336,7 +327,7 @@ def build_backbone(name: str) -> Any:
 def level_specs_from_backbone(backbone: Any, image_size: int) -> dict[str, tuple]:
     """Measure ``level_names`` / ``level_channels`` / ``level_sizes`` of a backbone at ``image_size``.
 
-    Returns a dict to pass to :func:`get_config` as overrides. Raises ValueError for non-square feature maps.
+    Returns a dict to pass to ``PyramidConfig.from_preset`` as overrides. Raises ValueError for non-square feature maps.
     """
     names = tuple(backbone.pyramid_levels)
     feats = backbone.features(torch.zeros(1, 3, image_size, image_size), layers=list(names))
@@ -701,8 +692,6 @@ class SemanticPyramidTask:
         torch.manual_seed(config.seed)
         self.G = SemanticPyramidGenerator(config)
         self.D = PyramidDiscriminator(config)
-        # a short CPU run: a faster EMA than the loop's default 0.999
-        self.train_defaults = {"ema_decay": 0.995} if config.image_size <= 128 else {}
         self.mask_generator = torch.Generator().manual_seed(config.seed)
         self._cache: tuple[Tensor, list[Tensor]] | None = None
 
@@ -783,7 +772,7 @@ def make_task(preset: str = "toyscapes64", overrides: Mapping[str, Any] | None =
 
     The backbone named in the config is loaded (unless given) and its sha256 recorded in the config.
     """
-    config = get_config(preset, overrides)
+    config = PyramidConfig.from_preset(preset, **dict(overrides or {}))
     if backbone is None:
         backbone = build_backbone(config.backbone)
     sha = (getattr(backbone, "provenance", None) or {}).get("weights_sha256") or ""

@@ -22,19 +22,25 @@ import torch.nn as nn
 from torch import Tensor
 
 from synthkit import losses
+from synthkit.configs import PresetConfig
 from synthkit.hub import HubMixin
 
 
 @dataclass(frozen=True)
-class ToyConfig:
+class ToyConfig(PresetConfig):
     z_dim: int = 64  # latent size (DCGAN: 100)
     base_channels: int = 32  # width of the last G block / first D block; doubles per resolution
     image_size: int = 32  # power of two, >= 8
     dataset: Literal["toyscapes", "blobs"] = "toyscapes"  # blobs: procedural fallback, no dependency
     dataset_length: int = 4096
-    data_seed: int = 0
+    seed: int = 0  # of the training set (and, through synthkit train, of the run)
     loss: Literal["hinge", "nonsaturating"] = "hinge"
     r1_gamma: float = 0.0  # R1 weight gamma (0 = off); the penalty is gamma / 2 * R1
+    # training settings of the preset (DCGAN: Adam 2e-4, beta1 0.5)
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    batch_size: int = 32
 
 
 PRESETS: dict[str, ToyConfig] = {
@@ -42,12 +48,6 @@ PRESETS: dict[str, ToyConfig] = {
     "toyscapes32": ToyConfig(z_dim=32, base_channels=16, image_size=32, dataset="toyscapes", dataset_length=1024),
     "blobs32": ToyConfig(dataset="blobs"),
 }
-
-
-def get_config(preset: str = "toyscapes32", **overrides: Any) -> ToyConfig:
-    if preset not in PRESETS:
-        raise ValueError(f"unknown toy preset {preset!r}; valid presets: {', '.join(PRESETS)}")
-    return replace(PRESETS[preset], **overrides)
 
 
 def _num_doublings(image_size: int) -> int:
@@ -155,10 +155,10 @@ def make_dataset(config: ToyConfig, split: str = "train") -> torch.utils.data.Da
         except ImportError as err:
             raise ValueError("dataset='toyscapes' needs synthkit.data.toyscapes; use dataset=blobs") from err
         return ImagesInMemory(
-            ToyscapesDataset(size=config.image_size, length=config.dataset_length, split=split, seed=config.data_seed)
+            ToyscapesDataset(size=config.image_size, length=config.dataset_length, split=split, seed=config.seed)
         )
     if config.dataset == "blobs":
-        return ToyBlobs(config.image_size, config.dataset_length, split, config.data_seed)
+        return ToyBlobs(config.image_size, config.dataset_length, split, config.seed)
     raise ValueError(f"unknown toy dataset {config.dataset!r}; valid: toyscapes, blobs")
 
 
@@ -172,8 +172,6 @@ class ToyTask:
         self.G = ToyGenerator(config)
         self.D = ToyDiscriminator(config)
         self.E = None
-        # defaults for TrainConfig fields, overridden by --set on the command line
-        self.train_defaults = {"lr_g": 2e-4, "lr_d": 2e-4, "betas": (0.5, 0.999), "batch_size": 32}
 
     def make_dataset(self, split: str = "train") -> torch.utils.data.Dataset:
         return make_dataset(self.config, split)
@@ -221,4 +219,4 @@ class ToyTask:
 
 def make_task(preset: str = "toyscapes32", overrides: dict[str, Any] | None = None) -> ToyTask:
     """The training task of the toy DCGAN, from a preset name and config overrides."""
-    return ToyTask(get_config(preset, **(overrides or {})))
+    return ToyTask(ToyConfig.from_preset(preset, **dict(overrides or {})))
