@@ -31,6 +31,8 @@ import gradio as gr
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from synthkit.inputs import to_rgb_uint8
+
 __all__ = [
     "CSS",
     "MAX_UPLOAD_PIXELS",
@@ -193,7 +195,7 @@ def read_image_upload(
             oriented = ImageOps.exif_transpose(img)
             if oriented is not None and oriented.size != img.size:
                 notes.append(f"The {what} was rotated according to its EXIF orientation tag.")
-            rgb = _to_rgb(oriented if oriented is not None else img, notes, what)
+            rgb = to_rgb_uint8(oriented if oriented is not None else img, what, notes, note_opaque_alpha=False)
     except gr.Error:
         raise
     except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
@@ -209,35 +211,6 @@ def read_image_upload(
             print_exception=False,
         ) from exc
     return rgb
-
-
-def _to_rgb(img: Image.Image, notes: list[str], what: str) -> np.ndarray:
-    mode = img.mode
-    if mode == "RGB":
-        return np.asarray(img, dtype=np.uint8).copy()
-    has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in img.info)
-    if has_alpha:
-        rgba = img.convert("RGBA")
-        alpha = np.asarray(rgba)[..., 3]
-        if (alpha < 255).any():
-            notes.append(f"The {what} had transparent areas: they were filled with white.")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return np.asarray(Image.alpha_composite(background, rgba).convert("RGB"), dtype=np.uint8).copy()
-    if mode in ("L", "1", "I", "I;16", "I;16B", "I;16L", "F"):
-        if mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-            # 16-bit / float grayscale: scale the actual range to 0..255 rather than clip it
-            arr = np.asarray(img, dtype=np.float64)
-            lo, hi = float(arr.min()), float(arr.max())
-            arr = (arr - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(arr)
-            img = Image.fromarray(arr.round().astype(np.uint8))
-            notes.append(f"The {what} was a {mode} (high bit depth) grayscale image: it was scaled to 8 bits.")
-        notes.append(f"The {what} was grayscale: it was converted to RGB (all three channels equal).")
-        return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
-    if mode == "CMYK":
-        notes.append(f"The {what} was CMYK: it was converted to RGB.")
-    elif mode != "P":
-        notes.append(f"The {what} had colour mode {mode}: it was converted to RGB.")
-    return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
 
 
 def resize_note(

@@ -436,6 +436,9 @@ def test_bad_inputs_raise_clear_errors(pipe):
     with pytest.raises(ValueError, match=r"\[3, H, W\]"):
         pipe.generate_from_level(torch.zeros(2, 3, 32, 32), "conv1")
     with pytest.raises(TypeError, match="PIL image"):
+        pipe.generate_from_level(b"picture.png", "conv1")
+    # one input contract for every pipeline (synthkit.inputs): a path is read, a missing one is named
+    with pytest.raises(FileNotFoundError, match="'picture.png' does not exist"):
         pipe.generate_from_level("picture.png", "conv1")
     with pytest.raises(ValueError, match="at least one level"):
         pipe.inpaint(_rgb(), np.ones((32, 32), bool), levels=[])

@@ -52,6 +52,7 @@ import torch
 
 from synthkit.models.bachgan import BachGANGenerator, rasterize_boxes
 from synthkit.retrieval import RetrievalIndex, resize_labels_nearest, retrieve_maps
+from synthkit.viz import to_uint8
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -366,7 +367,7 @@ class BachGANPipeline:
             notes.append("This model was trained without retrieval (the paper's ablation): no background maps.")
         image, _ = self.G.decode(fused, with_seg=False)  # [1, 3, H, W] in [-1, 1]
         return BachGANResult(
-            image=_to_uint8(image[0]),
+            image=to_uint8(image[0]),
             retrieved=retrieved,
             backgrounds=backgrounds,
             retrieved_indices=np.asarray(indices, dtype=np.int64),
@@ -377,11 +378,6 @@ class BachGANPipeline:
             notes=self.notes + notes,
             seed=seed,
         )
-
-
-def _to_uint8(x: torch.Tensor) -> np.ndarray:
-    """[3, H, W] in [-1, 1] -> uint8 [H, W, 3]."""
-    return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
 
 
 # ----------------------------------------------------------------------------------------------------------------

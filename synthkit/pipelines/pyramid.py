@@ -42,6 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from synthkit.inputs import image_hw, to_rgb_float
 from synthkit.models.semantic_pyramid import (
     PyramidConfig,
     SemanticPyramidGenerator,
@@ -49,6 +50,7 @@ from synthkit.models.semantic_pyramid import (
     level_masks,
     level_specs_from_backbone,
 )
+from synthkit.viz import to_uint8
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -94,61 +96,6 @@ class PyramidResult:
 # ----------------------------------------------------------------------------------------------------------------
 # Input conversion
 # ----------------------------------------------------------------------------------------------------------------
-def _to_float_hwc(image: Any, what: str, notes: list[str]) -> np.ndarray:
-    """Any accepted image -> float32 [H, W, 3] in [0, 1], noting RGBA / grayscale conversions."""
-    try:
-        from PIL import Image
-    except ImportError:  # pragma: no cover
-        Image = None
-    if Image is not None and isinstance(image, Image.Image):
-        mode = image.mode
-        if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in image.info):
-            rgba = image.convert("RGBA")
-            white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-            image = Image.alpha_composite(white, rgba).convert("RGB")
-            notes.append(f"{what}: {mode} image composited over white and converted to RGB")
-        elif mode != "RGB":
-            image = image.convert("RGB")
-            notes.append(f"{what}: {mode} image converted to RGB")
-        return np.asarray(image, dtype=np.float32) / 255.0
-    if isinstance(image, Tensor):
-        x = image.detach().float().cpu()
-        if x.dim() == 4 and x.shape[0] == 1:
-            x = x[0]
-        if x.dim() == 2:
-            x = x[None]
-        if x.dim() != 3 or x.shape[0] not in (1, 3):
-            raise ValueError(
-                f"{what}: expected a tensor [3, H, W] or [1, 3, H, W] in [-1, 1], got shape {tuple(image.shape)}"
-            )
-        if not image.is_floating_point():
-            raise TypeError(f"{what}: expected a float tensor in [-1, 1], got {image.dtype}; use x.float() / 127.5 - 1")
-        if x.shape[0] == 1:
-            x = x.expand(3, -1, -1)
-            notes.append(f"{what}: grayscale tensor expanded to RGB")
-        return ((x.clamp(-1, 1) + 1) / 2).permute(1, 2, 0).numpy()
-    if isinstance(image, np.ndarray):
-        if image.dtype != np.uint8:
-            raise TypeError(
-                f"{what}: expected a uint8 numpy array [H, W], [H, W, 3] or [H, W, 4], got dtype {image.dtype}; "
-                "convert with (array * 255).round().astype(np.uint8) for values in [0, 1]"
-            )
-        a = image.astype(np.float32) / 255.0
-        if a.ndim == 3 and a.shape[2] == 1:
-            a = a[..., 0]
-        if a.ndim == 2:
-            notes.append(f"{what}: grayscale array converted to RGB")
-            return np.repeat(a[..., None], 3, axis=2)
-        if a.ndim == 3 and a.shape[2] == 4:
-            notes.append(f"{what}: RGBA array composited over white and converted to RGB")
-            alpha = a[..., 3:]
-            return a[..., :3] * alpha + (1.0 - alpha)
-        if a.ndim == 3 and a.shape[2] == 3:
-            return a
-        raise ValueError(f"{what}: expected an array [H, W], [H, W, 3] or [H, W, 4], got shape {image.shape}")
-    raise TypeError(f"{what}: expected a PIL image, a uint8 numpy array or a float tensor, got {type(image).__name__}")
-
-
 def _crop_square(x: Tensor) -> tuple[Tensor, tuple[int, int, int, int] | None]:
     """Centre crop of [B, C, H, W] to a square; returns the crop box (top, left, h, w) or None if already square."""
     h, w = x.shape[-2:]
@@ -162,7 +109,7 @@ def _crop_square(x: Tensor) -> tuple[Tensor, tuple[int, int, int, int] | None]:
 def to_image_tensor(image: Any, size: int, what: str = "image") -> tuple[Tensor, list[str]]:
     """Any accepted image -> ([1, 3, size, size] in [-1, 1], notes)."""
     notes: list[str] = []
-    a = _to_float_hwc(image, what, notes)
+    a = to_rgb_float(image, what, notes)
     h, w = a.shape[:2]
     if h < 2 or w < 2:
         raise ValueError(f"{what}: image of {w}x{h} pixels is too small")
@@ -223,19 +170,6 @@ def to_mask_tensor(mask: Any, image_hw: tuple[int, int], size: int, what: str = 
     if t.shape[-1] != size:
         t = F.interpolate(t, size=(size, size), mode="area")
     return (t > 0.5).float(), notes
-
-
-def _image_hw(image: Any) -> tuple[int, int]:
-    if isinstance(image, np.ndarray):
-        return image.shape[0], image.shape[1]
-    if isinstance(image, Tensor):
-        return tuple(image.shape[-2:])
-    return image.size[1], image.size[0]  # PIL: (W, H)
-
-
-def _to_uint8(x: Tensor) -> np.ndarray:
-    """[1, 3, H, W] in [-1, 1] -> uint8 [H, W, 3]."""
-    return ((x[0].clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -307,7 +241,7 @@ class PyramidPipeline:
         x, notes = to_image_tensor(image, self.image_size)
         masks = self._masks([l], torch.zeros(1, 1, self.image_size, self.image_size))
         out = self.generate(self.features(x), masks, seed)
-        return PyramidResult(_to_uint8(out), notes, (self.levels[l],), int(seed))
+        return PyramidResult(to_uint8(out[0]), notes, (self.levels[l],), int(seed))
 
     def inpaint(
         self, image: Any, mask: Any, levels: str | int | Sequence[str | int] | None = None, seed: int = 0
@@ -318,18 +252,18 @@ class PyramidPipeline:
             levels = [max(i for i in range(self.config.num_levels) if self.config.is_spatial(i))]
         chosen = self._indices(levels)
         x, notes = to_image_tensor(image, self.image_size)
-        hole, mask_notes = to_mask_tensor(mask, _image_hw(image), self.image_size)
+        hole, mask_notes = to_mask_tensor(mask, image_hw(image), self.image_size)
         notes += mask_notes
         names = tuple(self.levels[i] for i in chosen)
         if hole.sum() == 0:
             notes.append("mask is empty: nothing to regenerate; returned the input image")
-            return PyramidResult(_to_uint8(x), notes, names, int(seed))
+            return PyramidResult(to_uint8(x[0]), notes, names, int(seed))
         if hole.min() == 1:
             notes.append(
                 f"mask covers the whole image: nothing is kept, so this is generation from {', '.join(names)} alone"
             )
         out = self.generate(self.features(x), self._masks(chosen, 1.0 - hole), seed)
-        return PyramidResult(_to_uint8(out), notes, names, int(seed))
+        return PyramidResult(to_uint8(out[0]), notes, names, int(seed))
 
     def composite(
         self, background: Any, object_image: Any, mask: Any, level: str | int, seed: int = 0
@@ -343,12 +277,12 @@ class PyramidPipeline:
         (l,) = self._indices(level)
         bg, notes = to_image_tensor(background, self.image_size, "background")
         obj, obj_notes = to_image_tensor(object_image, self.image_size, "object_image")
-        m, mask_notes = to_mask_tensor(mask, _image_hw(object_image), self.image_size)
+        m, mask_notes = to_mask_tensor(mask, image_hw(object_image), self.image_size)
         notes += obj_notes + mask_notes
         name = (self.levels[l],)
         if m.sum() == 0:
             notes.append("mask is empty: no object to paste; returned the background")
-            return PyramidResult(_to_uint8(bg), notes, name, int(seed))
+            return PyramidResult(to_uint8(bg[0]), notes, name, int(seed))
         if m.min() == 1:
             notes.append(f"mask covers the whole image: this is generation from the object's {name[0]} alone")
         feats = self.features(bg)
@@ -362,7 +296,7 @@ class PyramidPipeline:
             pasted = (1 - m) * bg + m * obj  # [1, 3, S, S]
             feats[l] = self.features(pasted)[l]
         out = self.generate(feats, self._masks([l], 1.0 - m), seed)
-        return PyramidResult(_to_uint8(out), notes, name, int(seed))
+        return PyramidResult(to_uint8(out[0]), notes, name, int(seed))
 
 
 def load_pyramid(name_or_path: str | None = None) -> PyramidPipeline:

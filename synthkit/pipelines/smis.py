@@ -47,7 +47,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from synthkit.data.palette import Palette, get_palette, load_label_map
+from synthkit.inputs import to_rgb_float
 from synthkit.models.groupdnet import GroupDNet, NormCache
+from synthkit.viz import to_uint8
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -85,54 +87,6 @@ class SMISResult:
 # ----------------------------------------------------------------------------------------------------------------
 # Conversions
 # ----------------------------------------------------------------------------------------------------------------
-def _to_uint8(x: Tensor) -> np.ndarray:
-    """[1, 3, H, W] or [3, H, W] in [-1, 1] -> uint8 [H, W, 3]."""
-    if x.dim() == 4:
-        x = x[0]
-    return ((x.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).numpy()
-
-
-def _image_to_float(image: Any, notes: list[str]) -> np.ndarray:
-    """Accepted image -> float32 [H, W, 3] in [0, 1]; RGBA composited over white, grayscale expanded (noted)."""
-    from PIL import Image
-
-    if isinstance(image, (str, os.PathLike)):
-        if not os.path.isfile(image):
-            raise FileNotFoundError(f"image {str(image)!r} does not exist")
-        image = Image.open(image)
-        image.load()
-    if isinstance(image, Image.Image):
-        mode = image.mode
-        if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in image.info):
-            rgba = image.convert("RGBA")
-            image = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
-            notes.append(f"image: {mode} composited over white and converted to RGB")
-        elif mode != "RGB":
-            notes.append(f"image: {mode} converted to RGB")
-        image = np.asarray(image.convert("RGB"))
-    if isinstance(image, Tensor):
-        raise TypeError("image: pass a uint8 numpy array [H, W, 3] (or a PIL image), not a tensor; "
-                        "for a tensor x in [-1, 1] use ((x + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()")
-    if not isinstance(image, np.ndarray):
-        raise TypeError(f"image: expected a uint8 numpy array, a PIL image or a path, got {type(image).__name__}")
-    if image.dtype != np.uint8:
-        raise TypeError(f"image: expected uint8 values 0..255, got dtype {image.dtype}; "
-                        "for floats in [0, 1] use (a * 255).round().astype(np.uint8)")
-    a = image.astype(np.float32) / 255.0
-    if a.ndim == 3 and a.shape[2] == 1:
-        a = a[..., 0]
-    if a.ndim == 2:
-        notes.append("image: grayscale converted to RGB")
-        return np.repeat(a[..., None], 3, axis=2)
-    if a.ndim == 3 and a.shape[2] == 4:
-        notes.append("image: RGBA composited over white and converted to RGB")
-        alpha = a[..., 3:]
-        return a[..., :3] * alpha + (1.0 - alpha)
-    if a.ndim == 3 and a.shape[2] == 3:
-        return a
-    raise ValueError(f"image: expected [H, W], [H, W, 3] or [H, W, 4], got shape {image.shape}")
-
-
 def _check_latent(z: Any, model: GroupDNet, what: str = "z") -> Tensor:
     cfg = model.config
     expected = (cfg.num_classes, cfg.latent_channels, *cfg.latent_size)
@@ -213,7 +167,7 @@ class SMISPipeline:
     def prepare_image(self, image: Any) -> tuple[Tensor, list[str]]:
         """Image in any accepted form -> ([1, 3, H, W] in [-1, 1] at the model's size, notes)."""
         notes: list[str] = []
-        a = _image_to_float(image, notes)
+        a = to_rgb_float(image, "image", notes)
         x = torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None] * 2 - 1  # [1, 3, h, w]
         H, W = self.image_size
         if tuple(x.shape[-2:]) != (H, W):
@@ -244,7 +198,7 @@ class SMISPipeline:
         return self.model.generate(z, seg, norm_cache=norm_cache)
 
     def _result(self, z: Tensor, label: np.ndarray, seg: Tensor, notes: list[str]) -> SMISResult:
-        return SMISResult(_to_uint8(self.generate(z, seg)), z.cpu(), label, notes)
+        return SMISResult(to_uint8(self.generate(z, seg)[0]), z.cpu(), label, notes)
 
     def random_latent(self, seed: int = 0) -> Tensor:
         """z ~ N(0, I) [1, C, 8, h, w] from a seeded generator (the official test-time prior)."""
@@ -393,7 +347,7 @@ class Morpher:
 
     def __call__(self, t: float) -> np.ndarray:
         """uint8 [H, W, 3] at position t in [0, 1]."""
-        return _to_uint8(self.tensor(t))
+        return to_uint8(self.tensor(t)[0])
 
 
 # ----------------------------------------------------------------------------------------------------------------
