@@ -606,6 +606,27 @@ def load_backbone(
     return model.freeze().to(device)
 
 
+def load_perceptual_backbone(name: str | None, weight: float, who: str) -> FeatureBackbone | None:
+    """The one policy of every paper for the backbone of its perceptual loss term.
+
+    ``None`` when the term is off (``name`` None or ``weight`` 0). Otherwise the loaded frozen backbone; when its
+    weights cannot be loaded, a :class:`BackboneWeightsError` that says how to get them or how to turn the term
+    off. Training never silently drops a loss term: a run with a different objective is a different recipe.
+    """
+    if name is None or not weight:
+        return None
+    try:
+        return load_backbone(name)
+    except ValueError:
+        raise
+    except Exception as err:  # missing / corrupted weights, offline without a cached download
+        raise BackboneWeightsError(
+            f"{who}: the perceptual loss needs the backbone {name!r}, which cannot be loaded ({err}). Put its "
+            f"weights where the message says, or train without the term: --set lambda_perceptual=0 "
+            f"(or --set perceptual_backbone=none)"
+        ) from err
+
+
 # --------------------------------------------------------------------------------------------------------------
 # Training and evaluation on Toyscapes
 # --------------------------------------------------------------------------------------------------------------

@@ -210,3 +210,24 @@ def perceptual_loss(
             raise ValueError(f"perceptual_loss: feature shapes differ: {tuple(fx.shape)} vs {tuple(fy.shape)}")
         loss = loss + w * F.l1_loss(fx, fy.detach())
     return loss
+
+
+# SPADE / SMIS / BachGAN's perceptual-layer weights on VGG19 relu1_1 .. relu5_1 (shallow -> deep).
+SPADE_PERCEPTUAL_WEIGHTS = (1.0 / 32, 1.0 / 16, 1.0 / 8, 1.0 / 4, 1.0)
+
+
+def backbone_perceptual_loss(
+    backbone, x_fake: Tensor, x_real: Tensor, weights: Sequence[float] = SPADE_PERCEPTUAL_WEIGHTS
+) -> Tensor:
+    """The perceptual term of the SPADE family on a feature backbone's ``perceptual_layers``:
+
+    L_perc = sum_l w_l * E| phi_l(x_fake) - phi_l(x_real) |
+
+    With fewer layers than weights (the offline Toyscapes backbone has 4 or 5 taps), the *deepest* weights are used,
+    so the deepest layer always weighs 1 as in SPADE.
+    """
+    layers = list(backbone.perceptual_layers)
+    if len(layers) > len(weights):
+        raise ValueError(f"backbone_perceptual_loss: {len(layers)} layers but only {len(weights)} weights")
+    f_fake, f_real = backbone.features(x_fake, layers), backbone.features(x_real, layers)
+    return perceptual_loss([f_fake[n] for n in layers], [f_real[n] for n in layers], tuple(weights)[-len(layers):])

@@ -109,3 +109,49 @@ def test_perceptual_loss_weighted_l1():
         L.perceptual_loss(fx, fy, weights=[1.0])
     with pytest.raises(ValueError, match="shapes"):
         L.perceptual_loss([t(1.0)], [t(1.0, 2.0)])
+
+
+# ---- the pieces both SPADE-family papers share ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("paper", ["smis", "bachgan"])
+def test_missing_perceptual_backbone_is_one_clear_error_for_every_paper(paper, tmp_path, monkeypatch):
+    from synthkit.backbones import BackboneWeightsError
+    from synthkit.train import resolve_task
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # no torchvision weights here
+    monkeypatch.setenv("SYNTHKIT_OFFLINE", "1")
+    task, _ = resolve_task(paper, "tiny_test", {"perceptual_backbone": "vgg19", "lambda_perceptual": 10.0})
+    with pytest.raises(BackboneWeightsError, match="vgg19.*lambda_perceptual=0"):
+        task.backbone
+    off, _ = resolve_task(paper, "tiny_test", {"perceptual_backbone": "vgg19", "lambda_perceptual": 0.0})
+    assert off.backbone is None  # the term is off: nothing to load
+
+
+def test_backbone_perceptual_loss_uses_the_deepest_spade_weights():
+    from synthkit.backbones import load_backbone
+    from synthkit.losses import SPADE_PERCEPTUAL_WEIGHTS, backbone_perceptual_loss, perceptual_loss
+
+    bb = load_backbone("toyscapes")
+    x, y = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
+    layers = list(bb.perceptual_layers)
+    fx, fy = bb.features(x, layers), bb.features(y, layers)
+    weights = SPADE_PERCEPTUAL_WEIGHTS[-len(layers):]
+    expected = perceptual_loss([fx[n] for n in layers], [fy[n] for n in layers], weights)
+    torch.testing.assert_close(backbone_perceptual_loss(bb, x, y), expected)
+    assert weights[-1] == 1.0
+    assert float(backbone_perceptual_loss(bb, x, x)) == 0.0
+
+
+def test_discriminate_runs_fake_and_real_in_one_batch():
+    from synthkit.nn import MultiscaleDiscriminator, discriminate
+
+    torch.manual_seed(0)
+    D = MultiscaleDiscriminator(5, 8, 2, 2).eval()
+    cond, fake, real = torch.rand(2, 2, 32, 32), torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    pred_fake, pred_real = discriminate(D, cond, fake, real)
+    alone = D(torch.cat([cond, fake], 1))
+    assert len(pred_fake) == len(pred_real) == 2
+    for got, want in zip(pred_fake, alone):
+        for g, w in zip(got, want):
+            torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-6)  # eval mode: batch-independent

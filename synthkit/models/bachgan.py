@@ -71,7 +71,7 @@ from synthkit.configs import PresetConfig
 from synthkit.data.toyscapes import NUM_CLASSES as TOYSCAPES_CLASSES
 from synthkit.data.toyscapes import THING_IDS as TOYSCAPES_THINGS
 from synthkit.hub import HubMixin
-from synthkit.nn.discriminator import MultiscaleDiscriminator
+from synthkit.nn.discriminator import MultiscaleDiscriminator, discriminate
 
 __all__ = [
     "BachGANConfig",
@@ -84,8 +84,6 @@ __all__ = [
     "BackgroundFusion",
     "BachGANGenerator",
     "build_discriminator",
-    "discriminate",
-    "PERCEPTUAL_WEIGHTS",
     "d_loss",
     "g_loss",
     "seg_nll_loss",
@@ -515,22 +513,9 @@ def build_discriminator(config: BachGANConfig) -> MultiscaleDiscriminator:
     )
 
 
-# The perceptual loss of SPADE / BachGAN: L1 on 5 backbone layers (VGG19 relu1_1..relu5_1), these weights.
-PERCEPTUAL_WEIGHTS = (1.0 / 32, 1.0 / 16, 1.0 / 8, 1.0 / 4, 1.0)
-
-
 def seg_nll_loss(seg_logprob: Tensor, label: Tensor) -> Tensor:
     """Auxiliary segmentation loss of the official ``--seg`` option: L_seg = -E[log p(label | G)] (NLL)."""
     return F.nll_loss(seg_logprob, label)
-
-
-def discriminate(D: nn.Module, box_layout: Tensor, x_fake: Tensor, x_real: Tensor) -> tuple[list, list]:
-    """D on concat(L, fake) and concat(L, real) in one batch, as SPADE does -> (pred_fake, pred_real) per scale."""
-    B = x_fake.shape[0]
-    pred = D(torch.cat([torch.cat([box_layout, x_fake], 1), torch.cat([box_layout, x_real], 1)], 0))  # [2B, ...]
-    pred_fake = [[f[:B] for f in scale] for scale in pred]
-    pred_real = [[f[B:] for f in scale] for scale in pred]
-    return pred_fake, pred_real
 
 
 def d_loss(D: nn.Module, box_layout: Tensor, x_fake: Tensor, x_real: Tensor) -> Tensor:
@@ -557,7 +542,7 @@ def g_loss(
 
     Returns (total, {term: value}) for logging.
     """
-    from synthkit.losses import feature_matching_loss, g_hinge_loss, perceptual_loss
+    from synthkit.losses import backbone_perceptual_loss, feature_matching_loss, g_hinge_loss
 
     pred_fake, pred_real = discriminate(D, box_layout, x_fake, x_real)
     terms = {"g_gan": g_hinge_loss(pred_fake)}
@@ -566,11 +551,8 @@ def g_loss(
     if config.lambda_perceptual > 0:
         if backbone is None:
             raise ValueError("lambda_perceptual > 0 needs a feature backbone (synthkit.backbones.load_backbone)")
-        layers = list(backbone.perceptual_layers)
-        f_fake, f_real = backbone.features(x_fake, layers), backbone.features(x_real, layers)
-        terms["g_vgg"] = config.lambda_perceptual * perceptual_loss(
-            [f_fake[n] for n in layers], [f_real[n] for n in layers], PERCEPTUAL_WEIGHTS[-len(layers):]
-        )
+        # L1 on the backbone's perceptual layers with SPADE's weights 1/32 ... 1 (losses.SPADE_PERCEPTUAL_WEIGHTS)
+        terms["g_vgg"] = config.lambda_perceptual * backbone_perceptual_loss(backbone, x_fake, x_real)
     if config.lambda_seg > 0:
         if seg_logprob is None or label is None:
             raise ValueError("lambda_seg > 0 needs seg_logprob and the label map")
@@ -657,10 +639,11 @@ class BachGANTask:
 
     @property
     def backbone(self) -> nn.Module | None:
-        if self._backbone is None and self.config.lambda_perceptual > 0 and self.config.perceptual_backbone:
-            from synthkit.backbones import load_backbone
+        cfg = self.config
+        if self._backbone is None and cfg.perceptual_backbone and cfg.lambda_perceptual > 0:
+            from synthkit.backbones import load_perceptual_backbone
 
-            self._backbone = load_backbone(self.config.perceptual_backbone)
+            self._backbone = load_perceptual_backbone(cfg.perceptual_backbone, cfg.lambda_perceptual, "BachGAN")
         return self._backbone
 
     def make_dataset(self, split: str = "train") -> BachGANToyscapes:

@@ -56,7 +56,6 @@ the official discriminator ``latest_net_D.pth``, mCSD / mOCD metrics.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
@@ -68,7 +67,7 @@ from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 from synthkit import losses
 from synthkit.configs import PresetConfig
 from synthkit.hub import HubMixin
-from synthkit.nn.discriminator import MultiscaleDiscriminator
+from synthkit.nn.discriminator import MultiscaleDiscriminator, discriminate
 
 CGNormVariant = Literal["deepfashion", "cityscapes", "ade20k"]
 
@@ -784,7 +783,6 @@ class GroupDNet(nn.Module, HubMixin):
 # Training task (synthkit.train.GANTask): E encodes the real image per class, G redraws it, D judges (seg, image)
 
 # SPADE VGGLoss weights for five perceptual layers, shallow to deep (relu1_1 ... relu5_1).
-PERCEPTUAL_WEIGHTS = (1.0 / 32, 1.0 / 16, 1.0 / 8, 1.0 / 4, 1.0)
 
 
 class GroupDNetTask:
@@ -806,23 +804,16 @@ class GroupDNetTask:
             config.seg_channels + 3, config.d_base_channels, config.d_layers, config.d_scales
         )
         self._backbone: Any = None
-        self._lambda_perceptual = config.lambda_perceptual if config.perceptual_backbone else 0.0
 
     @property
     def backbone(self):
-        """The frozen perceptual backbone, loaded on first use; missing weights -> weight 0 and a warning."""
-        if self._backbone is None and self._lambda_perceptual > 0:
-            from synthkit.backbones import load_backbone
+        """The frozen perceptual backbone, loaded on first use (None when the term is off); missing weights are a
+        clear error (``synthkit.backbones.load_perceptual_backbone``, the policy of every paper)."""
+        cfg = self.config
+        if self._backbone is None and cfg.perceptual_backbone and cfg.lambda_perceptual > 0:
+            from synthkit.backbones import load_perceptual_backbone
 
-            try:
-                self._backbone = load_backbone(self.config.perceptual_backbone)
-            except Exception as err:  # weights not bundled / not downloaded
-                warnings.warn(
-                    f"GroupDNet: perceptual backbone {self.config.perceptual_backbone!r} unavailable ({err}); "
-                    "training without the perceptual loss (weight 0)",
-                    stacklevel=2,
-                )
-                self._lambda_perceptual = 0.0
+            self._backbone = load_perceptual_backbone(cfg.perceptual_backbone, cfg.lambda_perceptual, "GroupDNet")
         return self._backbone
 
     def make_dataset(self, split: str = "train"):
@@ -842,38 +833,28 @@ class GroupDNetTask:
         z = reparameterize(mu, logvar)
         return self.G(z, seg), mu, logvar
 
-    def _discriminate(self, seg: torch.Tensor, x_fake: torch.Tensor, x_real: torch.Tensor):
-        """Fake and real through D in one batch (as the official code does); split the outputs again."""
-        both = self.D(torch.cat([torch.cat([seg, x_fake], 1), torch.cat([seg, x_real], 1)], 0))
-        B = x_fake.shape[0]
-        return [[t[:B] for t in s] for s in both], [[t[B:] for t in s] for s in both]
-
     def d_step(self, batch: dict[str, torch.Tensor]) -> dict[str, Any]:
         seg, x_real = batch["seg"], batch["image"]
         with torch.no_grad():
             x_fake, _, _ = self._encode_and_generate(seg, x_real)
-        pred_fake, pred_real = self._discriminate(seg, x_fake, x_real)
+        pred_fake, pred_real = discriminate(self.D, seg, x_fake, x_real)
         loss = losses.d_hinge_loss(pred_real, pred_fake)
         return {"loss": loss, "d_hinge": loss.detach()}
 
     def g_step(self, batch: dict[str, torch.Tensor]) -> dict[str, Any]:
         cfg, seg, x_real = self.config, batch["seg"], batch["image"]
         x_fake, mu, logvar = self._encode_and_generate(seg, x_real)
-        pred_fake, pred_real = self._discriminate(seg, x_fake, x_real)
+        pred_fake, pred_real = discriminate(self.D, seg, x_fake, x_real)
         terms = {
             "g_hinge": losses.g_hinge_loss(pred_fake),
             "feat": cfg.lambda_feat * losses.feature_matching_loss(pred_fake, pred_real),
             "kld": cfg.lambda_kld * losses.kl_divergence(mu, logvar, reduction="sum"),
         }
         backbone = self.backbone
-        if backbone is not None and self._lambda_perceptual > 0:
+        if backbone is not None:
             backbone.to(x_fake.device)
-            layers = backbone.perceptual_layers
-            f_fake, f_real = backbone.features(x_fake, layers), backbone.features(x_real, layers)
-            weights = PERCEPTUAL_WEIGHTS[-len(layers):]
-            terms["perceptual"] = self._lambda_perceptual * losses.perceptual_loss(
-                [f_fake[n] for n in layers], [f_real[n] for n in layers], weights
-            )
+            # layer weights 1/32 ... 1 of SPADE (losses.SPADE_PERCEPTUAL_WEIGHTS)
+            terms["perceptual"] = cfg.lambda_perceptual * losses.backbone_perceptual_loss(backbone, x_fake, x_real)
         total = sum(terms.values())
         return {"loss": total, **{k: v.detach() for k, v in terms.items()}}
 

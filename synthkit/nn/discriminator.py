@@ -131,3 +131,11 @@ class MultiscaleDiscriminator(nn.Module):
                 x = self.downsample(x)
             results.append(scale(x))
         return results
+
+
+def discriminate(D: nn.Module, cond: torch.Tensor, x_fake: torch.Tensor, x_real: torch.Tensor) -> tuple[list, list]:
+    """A conditional D on concat(cond, fake) and concat(cond, real) in ONE batch, as pix2pixHD / SPADE do (so batch
+    statistics and the cost are shared) -> (pred_fake, pred_real), each a list per scale of lists per layer."""
+    B = x_fake.shape[0]
+    pred = D(torch.cat([torch.cat([cond, x_fake], 1), torch.cat([cond, x_real], 1)], 0))  # [2B, ...] per output
+    return [[f[:B] for f in scale] for scale in pred], [[f[B:] for f in scale] for scale in pred]
