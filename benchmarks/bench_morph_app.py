@@ -60,7 +60,7 @@ def resolve_model(name: str | None) -> tuple[str, str]:
 
     name = name or os.environ.get("SYNTHKIT_SMIS_MODEL") or DEFAULT_MODEL
     try:
-        load_smis(name)
+        load_smis(name, fast=True)
         return name, name
     except Exception as exc:  # noqa: BLE001 - not trained / registered yet
         from synthkit.models.groupdnet import GroupDNet, GroupDNetConfig
@@ -78,10 +78,10 @@ def pipeline_128(folder: str):
     from synthkit.pipelines.smis import SMISPipeline, load_smis
 
     if folder and Path(folder).is_dir():
-        return load_smis(folder), f"{folder} (fine-tuned weights)"
+        return load_smis(folder, fast=True), f"{folder} (fine-tuned weights)"
     torch.manual_seed(0)
     model = GroupDNet(GroupDNetConfig.from_preset("toyscapes64", **CONFIG_128)).eval()
-    return SMISPipeline(model), "toyscapes64 @128 (96,96,96,48,24), random weights"
+    return SMISPipeline(model, fast=True), "toyscapes64 @128 (96,96,96,48,24), random weights"
 
 
 def measure(pipe, desc: str, threads: list[int], n_maps: int, n_ticks: int):
@@ -166,7 +166,7 @@ def worker(args, threads: list[int]) -> int:
     from synthkit.pipelines.smis import load_smis
 
     model_ref, model_desc = resolve_model(args.model)
-    pipe = load_smis(model_ref)
+    pipe = load_smis(model_ref, fast=True)
     H, W = pipe.image_size
     load0 = os.getloadavg()
     rows, max_diff, ts, labels = measure(pipe, model_desc, threads, args.maps, args.ticks)

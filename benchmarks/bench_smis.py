@@ -108,7 +108,9 @@ def measure(args) -> dict:
         widths = (16 * ngf,) * 3 + (8 * ngf, 4 * ngf, 2 * ngf, ngf)
         preset = GroupDNetConfig.from_preset("deepfashion", block_channels=widths)
     model, _ = load_official_model(official.state_dict(), None, preset)
-    G = model.G.eval()
+    from synthkit.models.groupdnet_fast import FastGroupDNetGenerator
+
+    G = FastGroupDNetGenerator(model.G.eval())  # the opt-in fast eval path (the plain path is the reference)
 
     G(latent_from_official(random_z(1), C), random_seg(1))  # warm-up (and folds the eval weights once)
     official(random_seg(1), z=random_z(1))

@@ -68,8 +68,9 @@ classes from a reference photo.
 # ----------------------------------------------------------------------------------------------------------------
 @functools.lru_cache(maxsize=1)
 def get_pipeline() -> SMISPipeline:
-    """The served GroupDNet (``$SYNTHKIT_SMIS_MODEL`` or the bundled ``smis-toyscapes``), loaded once."""
-    return load_smis(os.environ.get(MODEL_ENV) or DEFAULT_MODEL)
+    """The served GroupDNet (``$SYNTHKIT_SMIS_MODEL`` or the bundled ``smis-toyscapes``), loaded once; it generates
+    with the folded-weight forward (``fast=True``: same images, the slider's tick is what the user waits for)."""
+    return load_smis(os.environ.get(MODEL_ENV) or DEFAULT_MODEL, fast=True)
 
 
 @functools.lru_cache(maxsize=4)

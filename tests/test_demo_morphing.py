@@ -126,8 +126,9 @@ def test_ticks_reuse_the_label_map_cache(app, pipe, monkeypatch):
     """The label-map branches run once per setup, never per tick."""
     *_, session = app.morph_example(0, None, *SEEDS, 0.0)
     calls = []
-    original = pipe.model.G.precompute_norm_params
-    monkeypatch.setattr(pipe.model.G, "precompute_norm_params", lambda seg: calls.append(1) or original(seg))
+    assert pipe.fast  # the app serves the folded-weight forward
+    original = pipe.generator.precompute_norm_params
+    monkeypatch.setattr(pipe.generator, "precompute_norm_params", lambda seg: calls.append(1) or original(seg))
     for t in np.linspace(0, 1, 5):
         app.morph_tick(float(t), session)
     assert calls == []

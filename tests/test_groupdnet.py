@@ -68,6 +68,7 @@ from synthkit.models.groupdnet import (  # noqa: E402
     latent_to_official,
     reparameterize,
 )
+from synthkit.models.groupdnet_fast import FastGroupDNet  # noqa: E402
 
 
 def _seg(config: GroupDNetConfig, batch: int = 2, seed: int = 0) -> torch.Tensor:
@@ -204,6 +205,19 @@ def test_norm_cache_equals_uncached_forward(tiny, mode):
     assert (cached - reference).abs().max().item() <= 1e-5
 
 
+def test_norm_cache_is_tied_to_its_forward(tiny):
+    seg = _seg(tiny.config, batch=1)
+    tiny.eval()
+    fast = FastGroupDNet(tiny)
+    with pytest.raises(ValueError, match="plain vs FastGroupDNet"):
+        tiny.generate(tiny.sample_latent(1), norm_cache=fast.precompute_norm_params(seg))
+    with pytest.raises(ValueError, match="plain vs FastGroupDNet"):
+        fast.generate(tiny.sample_latent(1), norm_cache=tiny.precompute_norm_params(seg))
+    tiny.train()
+    with pytest.raises(ValueError, match="eval mode"):
+        fast.generate(tiny.sample_latent(1), seg)
+
+
 def test_norm_cache_is_tied_to_the_mode(tiny):
     seg = _seg(tiny.config, batch=1)
     cache = tiny.eval().precompute_norm_params(seg)
@@ -295,17 +309,19 @@ def test_eval_fast_path_equals_the_equations(preset):
     _randomize_norm_stats(model)
     model.eval()
     seg, z = _seg(config, batch=2), model.sample_latent(2, generator=torch.Generator().manual_seed(1))
+    fast = FastGroupDNet(model)
     with torch.no_grad():
         expected = _reference_eval_forward(model.G, z, seg)
-        one_off = model.generate(z, seg)
-        cached = model.generate(z, norm_cache=model.precompute_norm_params(seg))
+        plain = model.generate(z, seg)
+        one_off = fast.generate(z, seg)
+        cached = fast.generate(z, norm_cache=fast.precompute_norm_params(seg))
     with torch.inference_mode():
-        in_inference_mode = model.generate(z, seg)
-    with_grad = model.generate(z, seg)  # autograd on: weights folded afresh, no in-place on saved tensors
-    for name, out in (("one-off", one_off), ("cache", cached), ("inference_mode", in_inference_mode),
-                      ("grad enabled", with_grad)):
+        in_inference_mode = fast.generate(z, seg)
+    with_grad = fast.generate(z, seg)  # autograd on: weights folded afresh, no in-place on saved tensors
+    for name, out in (("plain", plain), ("one-off", one_off), ("cache", cached),
+                      ("inference_mode", in_inference_mode), ("grad enabled", with_grad)):
         assert (out - expected).abs().max().item() <= 1e-5, name
-    folds = [f.shift_through_shortcut for f in model.G._fold().blocks]
+    folds = [f.shift_through_shortcut for f in fast.fast_G._fold().blocks]
     shortcut = [b.learned_shortcut for b in model.G.blocks]
     if config.cgnorm in ("deepfashion", "ade20k"):  # every shortcut narrows: its shift conv goes through conv_s
         assert folds == shortcut and any(folds)
@@ -313,15 +329,17 @@ def test_eval_fast_path_equals_the_equations(preset):
         assert not any(folds)
 
 
-def test_eval_forward_with_grad_reaches_codes_and_weights(tiny):
+@pytest.mark.parametrize("path", ["plain", "fast"])
+def test_eval_forward_with_grad_reaches_codes_and_weights(tiny, path):
     tiny.eval()
+    gen = FastGroupDNet(tiny) if path == "fast" else tiny
     z = tiny.sample_latent(1).requires_grad_(True)
-    image = tiny.generate(z, _seg(tiny.config, batch=1))
+    image = gen.generate(z, _seg(tiny.config, batch=1))
     image.square().mean().backward()
     assert z.grad is not None and z.grad.abs().sum() > 0
     last = tiny.G.blocks[-1]
     assert last.learned_shortcut
-    # the shortcut's shift conv is folded through conv_s in eval mode: its weights still get gradients
+    # the fast path folds the shortcut's shift conv through conv_s: its weights still get gradients
     assert last.norm_s.mlp_beta.weight.grad.abs().sum() > 0
     assert tiny.G.blocks[0].conv_0.parametrizations.weight.original.grad.abs().sum() > 0
 
@@ -334,28 +352,30 @@ def test_folded_weights_follow_weight_changes(tiny):
     other = GroupDNet(tiny.config)
     _randomize_norm_stats(other, seed=3)
     other.eval()
+    fast, fast_other = FastGroupDNet(tiny), FastGroupDNet(other)
     with torch.no_grad():
-        before = tiny.generate(z, seg)
-        assert tiny.G.folded() is tiny.G.folded()  # reused while nothing changes
+        before = fast.generate(z, seg)
+        assert fast.fast_G.folded() is fast.fast_G.folded()  # reused while nothing changes
         tiny.load_state_dict(other.state_dict())
-        after = tiny.generate(z, seg)
-        expected = other.generate(z, seg)
+        after = fast.generate(z, seg)
+        expected = fast_other.generate(z, seg)
         assert not torch.allclose(before, after)
         assert torch.equal(after, expected)
         tiny.G.conv_img.bias.add_(0.5)  # an in-place edit counts too
-        assert not torch.equal(tiny.generate(z, seg), expected)
+        assert not torch.equal(fast.generate(z, seg), expected)
 
 
 def test_one_off_forward_does_not_touch_a_norm_cache(tiny):
     tiny.eval()
+    fast = FastGroupDNet(tiny)
     seg = _seg(tiny.config, batch=1)
     with torch.no_grad():
-        cache = tiny.precompute_norm_params(seg)
+        cache = fast.precompute_norm_params(seg)
         snapshot = [{k: tuple(t.clone() for t in v) for k, v in p.items()} for p in cache.params]
         z = tiny.sample_latent(1)
-        first = tiny.generate(z, norm_cache=cache)
-        tiny.generate(z, seg)  # a one-off forward overwrites its own label-map tensors, never the cache's
-        second = tiny.generate(z, norm_cache=cache)
+        first = fast.generate(z, norm_cache=cache)
+        fast.generate(z, seg)  # a one-off forward overwrites its own label-map tensors, never the cache's
+        second = fast.generate(z, norm_cache=cache)
     assert torch.equal(first, second)
     for p, q in zip(cache.params, snapshot):
         assert all(torch.equal(a, b) for k in p for a, b in zip(p[k], q[k]))

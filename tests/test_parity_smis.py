@@ -95,6 +95,19 @@ def test_generator_parity_with_norm_cache():
     assert (image - case.outputs["image"]).abs().max().item() <= TOL
 
 
+def test_fast_generator_parity_one_off_and_cached():
+    from synthkit.models.groupdnet_fast import FastGroupDNet
+
+    case = _case("smis_deepfashion_tiny")
+    model, _ = load_official_model(case.state, None, "deepfashion_tiny")
+    fast = FastGroupDNet(model)
+    z = latent_from_official(case.inputs["z"], 8)
+    seg = _seg(case, model.config)
+    with torch.no_grad():
+        for image in (fast.generate(z, seg), fast.generate(z, norm_cache=fast.precompute_norm_params(seg))):
+            assert (image - case.outputs["image"]).abs().max().item() <= TOL
+
+
 def test_encoder_parity():
     """Official ConvEncoder: per-class crops (trans_img) and grouped encoder -> mu, logvar."""
     e_case, g_case = _case("smis_deepfashion_encoder_tiny"), _case("smis_deepfashion_tiny")

@@ -23,7 +23,7 @@ Symbol table (paper -> code)::
 
 Morphing fast path: ``G.precompute_norm_params(seg)`` runs every CG-Norm's label-map branch once and returns a
 ``NormCache``; ``G(z, seg, norm_cache=cache)`` then runs only the code-dependent path (tested equal to the
-uncached forward).
+uncached forward). For a faster eval forward on folded weights, see ``synthkit.models.groupdnet_fast``.
 
 Layer order (official ``DeepFashionGenerator`` / ``CityscapesGenerator`` / ``ADE20KGenerator``, num_upsampling
 "more"): ``fc`` (grouped 3x3 conv on the latent grid) -> head_0 -> up -> G_middle_0 -> up -> G_middle_1 -> up ->
@@ -41,10 +41,10 @@ Simplifications vs the official code:
   Crops are resized to ``encoder_input_size`` (official: always 256x256, 256x512 for Cityscapes).
 - ADE20K's ``up_4`` block is built by the official code but never called; it is not built here (the converter
   drops its keys). Its ``conv_img`` is 2*ngf wide because up_3 outputs 2*ngf, which the block table already says.
-- Eval mode runs on weights folded once (``GroupDNetGenerator.folded``): spectral norm applied, the batch-norm
-  statistics of each CG-Norm folded into its gamma/beta convs (one scale and one shift map), and the shortcut's 1x1
-  conv folded into its CG-Norm's shift conv where that is cheaper. A one-off forward computes each block's
-  label-map branch just before the block and overwrites it in place. Same outputs (parity tests), less work.
+- This file is the reference: the same equations run in training and eval mode. A fast eval-only forward on
+  folded weights (spectral norm applied, batch-norm statistics folded into the CG-Norm convs, the shortcut folded
+  into its shift conv, in-place activations) is an opt-in in ``synthkit/models/groupdnet_fast.py``
+  (``FastGroupDNet(model)``); same outputs (parity tests), less work (benchmarks/bench_smis.py).
 - Training (``make_task``) uses Toyscapes and the offline ``synthkit.backbones`` network for the perceptual loss
   (official: VGG19 on ImageNet weights); the layer weights 1/32 ... 1 are SPADE's.
 - Activations run in channels_last (NHWC) memory format, which oneDNN's grouped convs prefer on CPU.
@@ -228,82 +228,6 @@ def latent_from_official(z: torch.Tensor, num_classes: int) -> torch.Tensor:
 
 
 # ================================================================================================================
-# Eval-mode weights, folded once (inference fast path)
-#
-# In eval mode every affine step that does not depend on the input can be done once on the weights instead of on
-# every activation: spectral norm (W / sigma), the batch-norm statistics of CG-Norm (below), and the shortcut's 1x1
-# conv applied to the shift map (GroupResBlock.fold). ``GroupDNetGenerator.folded()`` computes them and, when no
-# gradient is being recorded, keeps them until a parameter or buffer changes (load_state_dict, optimiser step, .to).
-
-
-def _conv_weight(conv: nn.Conv2d) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """(W, b) of a conv as its forward would use them: W / sigma under spectral norm; laid out NHWC like x."""
-    return conv.weight.contiguous(memory_format=MEMORY_FORMAT), conv.bias
-
-
-def _block_diagonal(w: torch.Tensor, groups: int) -> torch.Tensor:
-    """Grouped conv weight [out, in/G, k, k] -> the equivalent dense weight [out, in, k, k] (zeros off the groups)."""
-    out, in_g = w.shape[:2]
-    dense = w.new_zeros(out, in_g * groups, *w.shape[2:])
-    out_g = out // groups
-    for g in range(groups):
-        dense[g * out_g:(g + 1) * out_g, g * in_g:(g + 1) * in_g] = w[g * out_g:(g + 1) * out_g]
-    return dense
-
-
-def _regroup(dense: torch.Tensor, groups: int) -> torch.Tensor:
-    """Dense weight [out, in, k, k] that is block diagonal in ``groups`` blocks -> grouped weight [out, in/G, k, k]."""
-    out, cin = dense.shape[:2]
-    out_g, in_g = out // groups, cin // groups
-    return torch.cat([dense[g * out_g:(g + 1) * out_g, g * in_g:(g + 1) * in_g] for g in range(groups)])
-
-
-@dataclass(frozen=True)
-class FoldedConv:
-    """A conv's weights, ready for ``F.conv2d`` (NHWC, spectral norm applied), with its groups and padding."""
-
-    weight: torch.Tensor
-    bias: torch.Tensor | None
-    groups: int
-    padding: int
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(x, self.weight, self.bias, padding=self.padding, groups=self.groups)
-
-    @classmethod
-    def of(cls, conv: nn.Conv2d) -> "FoldedConv":
-        w, b = _conv_weight(conv)
-        return cls(w, b, conv.groups, conv.padding[0])
-
-
-@dataclass(frozen=True)
-class FoldedCGNorm:
-    """Eval-mode CG-Norm: actv = relu(shared(m)); x * scale(actv) + shift(actv) (see CGNorm.fold)."""
-
-    shared: FoldedConv
-    scale: FoldedConv
-    shift: FoldedConv
-
-
-@dataclass(frozen=True)
-class FoldedBlock:
-    """Eval-mode GroupResBlock. ``shift_through_shortcut``: norm_s's shift conv already includes conv_s."""
-
-    norms: dict[str, FoldedCGNorm]
-    conv_0: FoldedConv
-    conv_1: FoldedConv
-    conv_s: FoldedConv | None
-    shift_through_shortcut: bool
-
-
-@dataclass(frozen=True)
-class FoldedGenerator:
-    fc: FoldedConv
-    blocks: list[FoldedBlock]
-    conv_img: FoldedConv
-
-
-# ================================================================================================================
 # CG-Norm (paper Sec. 3.2, official GROUP_SPADE)
 
 
@@ -347,56 +271,19 @@ class CGNorm(nn.Module):
         self.mlp_gamma = nn.Conv2d(hidden, channels, 3, padding=1, groups=out_groups)
         self.mlp_beta = nn.Conv2d(hidden, channels, 3, padding=1, groups=out_groups)
 
-    def fold(self) -> FoldedCGNorm:
-        """Eval-mode weights: batch-norm statistics folded into the gamma/beta convs.
+    def modulation(self, m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The label-map branch: m [B, C_m, h, w] at x's size -> (gamma, beta), each [B, channels, h, w].
 
-        In eval mode PFN uses fixed running statistics (mean mu, std s), so the whole affine map is one
-        (scale, shift) pair, and since gamma and beta are linear in actv, so are scale and shift:
-            PFN(x)(1 + gamma) + beta = x * scale + shift
-            scale = (1 + gamma) / s    = conv(actv; W_gamma / s, (1 + b_gamma) / s)
-            shift = beta - mu * scale  = conv(actv; W_beta - mu W_gamma / s, b_beta - mu (1 + b_gamma) / s)
-        so eval mode runs two convs with folded weights and no element-wise pass (computed in float64, then cast).
+        Depends on m only, so a morph computes it once (``GroupDNetGenerator.precompute_norm_params``).
         """
-        bn, g, b = self.param_free_norm, self.mlp_gamma, self.mlp_beta
-        f64 = torch.float64
-        inv_std = torch.rsqrt(bn.running_var.to(f64) + bn.eps)  # 1 / s, [channels]
-        mean = bn.running_mean.to(f64)
-        w_scale = g.weight.to(f64) * inv_std[:, None, None, None]
-        b_scale = (1.0 + g.bias.to(f64)) * inv_std
-        w_shift = b.weight.to(f64) - mean[:, None, None, None] * w_scale
-        b_shift = b.bias.to(f64) - mean * b_scale
-        dtype = g.weight.dtype
+        actv = F.relu(self.mlp_shared(m))  # [B, hidden, h, w]
+        return self.mlp_gamma(actv), self.mlp_beta(actv)
 
-        def conv(w: torch.Tensor, bias: torch.Tensor, groups: int) -> FoldedConv:
-            return FoldedConv(w.to(dtype).contiguous(memory_format=MEMORY_FORMAT), bias.to(dtype), groups, 1)
-
-        return FoldedCGNorm(FoldedConv.of(self.mlp_shared), conv(w_scale, b_scale, g.groups),
-                            conv(w_shift, b_shift, b.groups))
-
-    def modulation(self, m: torch.Tensor, folded: FoldedCGNorm | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """The label-map branch, m [B, C_m, h, w] at x's size -> what ``normalize`` needs.
-
-        Train mode: (gamma, beta). Eval mode: (scale, shift) from the folded weights (``fold``; pass them in to
-        skip refolding). Depends on m only, so a morph computes it once (``GroupDNetGenerator.precompute_norm_params``).
-        """
-        if self.training:
-            actv = F.relu(self.mlp_shared(m))  # [B, hidden, h, w]
-            return self.mlp_gamma(actv), self.mlp_beta(actv)  # [B, channels, h, w] each
-        folded = folded or self.fold()
-        actv = F.relu(folded.shared(m), inplace=True)  # [B, hidden, h, w]
-        return folded.scale(actv), folded.shift(actv)
-
-    def normalize(self, x: torch.Tensor, params: tuple[torch.Tensor, torch.Tensor], out: torch.Tensor | None = None):
-        """Apply (gamma, beta) or (scale, shift) to x. Eval mode only: ``out`` receives the result (x itself or the
-        shift map, when the caller owns that tensor and no gradient is recorded), which saves a new activation."""
-        if self.training:
-            gamma, beta = params
-            # Eq. (CG-Norm) with batch statistics
-            return self.param_free_norm(x) * (1.0 + gamma) + beta
-        scale, shift = params
-        if out is not None:
-            return torch.addcmul(shift, x, scale, out=out)  # x * scale + shift, written into out
-        return torch.addcmul(shift, x, scale)
+    def normalize(self, x: torch.Tensor, params: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """Eq. (CG-Norm) with the label-map branch's (gamma, beta); PFN uses batch statistics in train mode and the
+        running ones in eval mode."""
+        gamma, beta = params
+        return self.param_free_norm(x) * (1.0 + gamma) + beta
 
     def forward(self, x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
         return self.normalize(x, self.modulation(m))
@@ -432,75 +319,16 @@ class GroupResBlock(nn.Module):
         names = ["norm_0", "norm_1"] + (["norm_s"] if self.learned_shortcut else [])
         return {n: getattr(self, n) for n in names}
 
-    def fold(self) -> FoldedBlock:
-        """Eval-mode weights of the block (see ``CGNorm.fold``), plus one more fold on the shortcut.
+    def modulation(self, m: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        return {name: norm.modulation(m) for name, norm in self.norms().items()}
 
-        The shortcut is conv_s(x * scale_s + shift_s) with a 1x1 conv_s, which is linear, so
-            conv_s(x * scale_s + shift_s) = conv_s(x * scale_s) + conv_s(shift_s)
-        and conv_s(shift_s) = conv_s(conv3x3(actv; W_shift)) is itself one 3x3 conv of actv, with weights
-        W_s . W_shift [fout, hidden/G, 3, 3] and bias W_s . b_shift. It has fout outputs instead of fin, so it is
-        cheaper when fout < fin (DeepFashion: 128 -> 160 instead of 128 -> 320 at 256x256). It is used only then,
-        and only when each group of conv_s reads whole groups of the shift conv (true for the DeepFashion and
-        ADE20K CG-Norms; the Cityscapes one keeps the plain form).
-        """
-        norms = {name: norm.fold() for name, norm in self.norms().items()}
-        conv_s = FoldedConv.of(self.conv_s) if self.learned_shortcut else None
-        through = False
-        if conv_s is not None:
-            shift = norms["norm_s"].shift
-            gs, gh = conv_s.groups, shift.groups  # groups of conv_s and of the shift conv
-            fin, fout = conv_s.weight.shape[1] * gs, conv_s.weight.shape[0]
-            hidden = shift.weight.shape[1] * gh
-            cheaper = (hidden // gs) * fout < (hidden // gh) * fin
-            if gh % gs == 0 and cheaper:
-                f64 = torch.float64
-                w_s = _block_diagonal(conv_s.weight.to(f64), gs)[:, :, 0, 0]  # [fout, fin]
-                w_sh = _block_diagonal(shift.weight.to(f64), gh)  # [fin, hidden, 3, 3]
-                w = _regroup(torch.einsum("oc,chij->ohij", w_s, w_sh), gs)  # [fout, hidden/gs, 3, 3]
-                b = w_s @ shift.bias.to(f64)  # [fout]
-                dtype = shift.weight.dtype
-                composed = FoldedConv(w.to(dtype).contiguous(memory_format=MEMORY_FORMAT), b.to(dtype), gs, 1)
-                norms["norm_s"] = replace(norms["norm_s"], shift=composed)
-                through = True
-        return FoldedBlock(norms, FoldedConv.of(self.conv_0), FoldedConv.of(self.conv_1), conv_s, through)
-
-    def modulation(self, m: torch.Tensor, folded: FoldedBlock | None = None) -> dict[str, tuple[torch.Tensor, ...]]:
-        if self.training:
-            return {name: norm.modulation(m) for name, norm in self.norms().items()}
-        folded = folded or self.fold()
-        return {name: norm.modulation(m, folded.norms[name]) for name, norm in self.norms().items()}
-
-    def forward(
-        self, x: torch.Tensor, params: dict[str, tuple[torch.Tensor, ...]], folded: FoldedBlock | None = None,
-        scratch_x: bool = False, scratch_params: bool = False,
-    ) -> torch.Tensor:
-        """x [B, fin, h, w] -> [B, fout, h, w] with the label-map branch's ``params`` (from ``modulation``).
-
-        Eval mode, no gradient recorded: ``scratch_x`` / ``scratch_params`` say that x / params belong to this call
-        alone and may be overwritten (saves allocating activations; a NormCache is never scratch).
-        """
-        if self.training:
-            lrelu = lambda t: F.leaky_relu(t, 0.2)  # noqa: E731
-            x_s = self.conv_s(self.norm_s.normalize(x, params["norm_s"])) if self.learned_shortcut else x
-            dx = self.conv_0(lrelu(self.norm_0.normalize(x, params["norm_0"])))
-            dx = self.conv_1(lrelu(self.norm_1.normalize(dx, params["norm_1"])))
-            return x_s + dx
-        # Eval: the same equations on folded weights.
-        f = folded or self.fold()
-        if not self.learned_shortcut:
-            x_s = x
-        elif f.shift_through_shortcut:  # conv_s(x * scale_s) + conv_s(shift_s), the second one precomputed
-            scale_s, shift_through = params["norm_s"]
-            x_s = f.conv_s(torch.mul(x, scale_s, out=scale_s) if scratch_params else x * scale_s)
-            x_s = x_s.add_(shift_through)
-        else:
-            x_s = f.conv_s(self.norm_s.normalize(x, params["norm_s"], params["norm_s"][1] if scratch_params else None))
-        # CGN_0 writes into x when x is scratch and no longer needed as the residual, else into its own shift map
-        out_0 = x if scratch_x and self.learned_shortcut else params["norm_0"][1] if scratch_params else None
-        dx = f.conv_0(F.leaky_relu(self.norm_0.normalize(x, params["norm_0"], out_0), 0.2, inplace=True))
-        out_1 = dx if scratch_x else None  # dx is this call's own conv output
-        dx = f.conv_1(F.leaky_relu(self.norm_1.normalize(dx, params["norm_1"], out_1), 0.2, inplace=True))
-        return dx.add_(x_s)  # [B, fout, h, w]
+    def forward(self, x: torch.Tensor, params: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+        """x [B, fin, h, w] -> [B, fout, h, w] with the label-map branch's ``params`` (from ``modulation``)."""
+        lrelu = lambda t: F.leaky_relu(t, 0.2)  # noqa: E731
+        x_s = self.conv_s(self.norm_s.normalize(x, params["norm_s"])) if self.learned_shortcut else x
+        dx = self.conv_0(lrelu(self.norm_0.normalize(x, params["norm_0"])))
+        dx = self.conv_1(lrelu(self.norm_1.normalize(dx, params["norm_1"])))
+        return x_s + dx
 
 
 # ================================================================================================================
@@ -509,17 +337,17 @@ class GroupResBlock(nn.Module):
 
 @dataclass
 class NormCache:
-    """The label-map branch of every CG-Norm for one seg: per block, per norm, (scale, shift) or (gamma, beta).
+    """The label-map branch of every CG-Norm for one seg: per block, per norm, (gamma, beta).
 
-    Eval mode: (scale, shift) of ``CGNorm.fold``; for a shortcut folded through conv_s (``GroupResBlock.fold``)
-    norm_s holds (scale_s, conv_s(shift_s)). Valid only for the generator, seg and train/eval mode it was computed
-    with (and the weights of that moment); its batch may be 1 and be broadcast against a batch of codes. The
-    forward only reads it.
+    ``folded``: computed by the fast path (``groupdnet_fast``), which stores (scale, shift) instead; each path only
+    takes its own. Valid only for the generator, seg and train/eval mode it was computed with (and the weights of
+    that moment); its batch may be 1 and be broadcast against a batch of codes. The forward only reads it.
     """
 
     params: list[dict[str, tuple[torch.Tensor, torch.Tensor]]]
     training: bool
     seg_shape: tuple[int, ...] = field(default=())
+    folded: bool = False
 
 
 class GroupDNetGenerator(nn.Module):
@@ -541,7 +369,6 @@ class GroupDNetGenerator(nn.Module):
             GroupResBlock(fin, fout, g, cfg) for fin, fout, g in zip(fins, cfg.block_channels, cfg.block_groups)
         )
         self.conv_img = nn.Conv2d(cfg.block_channels[-1], 3, 3, padding=1)
-        self._folded_cache: tuple | None = None  # (state key, FoldedGenerator), see folded()
 
     # ---- the label-map side ------------------------------------------------------------------------------------
     def _check_seg(self, seg: torch.Tensor) -> None:
@@ -566,35 +393,7 @@ class GroupDNetGenerator(nn.Module):
         h, w = self.cfg.latent_size
         return [(h * 2**i, w * 2**i) for i in range(len(self.blocks))]
 
-    # ---- eval-mode weights, folded once ------------------------------------------------------------------------
-    def _state_key(self) -> tuple | None:
-        """Identifies the current weights: (address, version) of every parameter and buffer; None if untracked."""
-        try:
-            return tuple((t.data_ptr(), t._version, t.dtype, t.device) for t in (*self.parameters(), *self.buffers()))
-        except RuntimeError:  # tensors created under torch.inference_mode() carry no version counter
-            return None
-
-    def folded(self) -> FoldedGenerator:
-        """Eval-mode weights (spectral norm applied, CG-Norm statistics and the shortcut folded, NHWC).
-
-        Without autograd recording they are computed once and reused until a parameter or buffer changes; with it
-        (e.g. optimising z through G) they are recomputed, so gradients reach the parameters.
-        """
-        if torch.is_grad_enabled():
-            return self._fold()
-        key = self._state_key()
-        cached = getattr(self, "_folded_cache", None)
-        if key is None or cached is None or cached[0] != key:
-            with torch.inference_mode(False), torch.no_grad():  # plain tensors, usable in and out of inference mode
-                cached = (key, self._fold())
-            if key is not None:
-                self._folded_cache = cached
-        return cached[1]
-
-    def _fold(self) -> FoldedGenerator:
-        return FoldedGenerator(FoldedConv.of(self.fc), [b.fold() for b in self.blocks], FoldedConv.of(self.conv_img))
-
-    def _resized_maps(self, seg: torch.Tensor) -> list[torch.Tensor]:
+    def resized_maps(self, seg: torch.Tensor) -> list[torch.Tensor]:
         """m at each block's resolution (nearest, from the full-size map as the official code does), each once."""
         self._check_seg(seg)
         m = self.norm_input(seg).contiguous(memory_format=MEMORY_FORMAT)
@@ -606,18 +405,13 @@ class GroupDNetGenerator(nn.Module):
 
     def precompute_norm_params(self, seg: torch.Tensor) -> NormCache:
         """Run every CG-Norm's label-map branch once (for a fixed seg, e.g. while morphing codes)."""
-        maps = self._resized_maps(seg)
-        if self.training:
-            params = [block.modulation(m) for block, m in zip(self.blocks, maps)]
-        else:
-            folded = self.folded()
-            params = [block.modulation(m, f) for block, m, f in zip(self.blocks, maps, folded.blocks)]
+        params = [block.modulation(m) for block, m in zip(self.blocks, self.resized_maps(seg))]
         return NormCache(params, self.training, tuple(seg.shape))
 
     # ---- the code side -----------------------------------------------------------------------------------------
-    def forward(
-        self, z: torch.Tensor, seg: torch.Tensor | None = None, norm_cache: NormCache | None = None
-    ) -> torch.Tensor:
+    def check_inputs(self, z: torch.Tensor, seg: torch.Tensor | None, norm_cache: NormCache | None,
+                     folded: bool = False) -> None:
+        """Clear errors for a z of the wrong layout, a missing seg, or a cache that does not belong here."""
         cfg = self.cfg
         expected = (cfg.num_classes, cfg.latent_channels, *cfg.latent_size)
         if z.ndim != 5 or tuple(z.shape[1:]) != expected:
@@ -628,35 +422,25 @@ class GroupDNetGenerator(nn.Module):
                 raise ValueError("pass seg, or a norm_cache from precompute_norm_params(seg)")
         elif norm_cache.training != self.training:
             raise ValueError("norm_cache was computed in another train/eval mode; recompute it after .train()/.eval()")
+        elif norm_cache.folded != folded:
+            raise ValueError("norm_cache was computed by the other forward (plain vs FastGroupDNet); recompute it "
+                             "with the precompute_norm_params of the generator you call")
         elif len(norm_cache.params) != len(self.blocks):
             raise ValueError("norm_cache was computed by a different generator")
         elif seg is not None and tuple(seg.shape[1:]) != tuple(norm_cache.seg_shape[1:]):
             raise ValueError(f"seg {tuple(seg.shape)} does not match the seg of norm_cache {norm_cache.seg_shape}")
-        z_flat = latent_to_official(z).contiguous(memory_format=MEMORY_FORMAT)  # [B, 8C, h, w], NHWC
-        if self.training:
-            params = norm_cache.params if norm_cache is not None else self.precompute_norm_params(seg).params
-            x = self.fc(z_flat)  # [B, block_channels[0], h, w]
-            for i, (block, p) in enumerate(zip(self.blocks, params)):
-                if i > 0:
-                    x = F.interpolate(x, scale_factor=2.0, mode="nearest")  # [B, c, 2h, 2w]
-                x = block(x, p)
-            return torch.tanh(self.conv_img(F.leaky_relu(x, 0.2))).contiguous()  # [B, 3, H, W]
 
-        # Eval: folded weights. A one-off forward computes each block's label-map branch just before the block; a
-        # cached one (a morph tick) only reads the cache. Without autograd the blocks may overwrite their own
-        # activations (and a one-off forward's label-map tensors) in place.
-        folded = self.folded()
-        maps = self._resized_maps(seg) if norm_cache is None else None
-        scratch = not torch.is_grad_enabled()
-        own_params = norm_cache is None and seg.shape[0] == z.shape[0]  # not broadcast against a batch of codes
-        x = folded.fc(z_flat)  # [B, block_channels[0], h, w]
-        for i, (block, f) in enumerate(zip(self.blocks, folded.blocks)):
+    def forward(
+        self, z: torch.Tensor, seg: torch.Tensor | None = None, norm_cache: NormCache | None = None
+    ) -> torch.Tensor:
+        self.check_inputs(z, seg, norm_cache)
+        params = norm_cache.params if norm_cache is not None else self.precompute_norm_params(seg).params
+        x = self.fc(latent_to_official(z).contiguous(memory_format=MEMORY_FORMAT))  # [B, block_channels[0], h, w]
+        for i, (block, p) in enumerate(zip(self.blocks, params)):
             if i > 0:
                 x = F.interpolate(x, scale_factor=2.0, mode="nearest")  # [B, c, 2h, 2w]
-            params = block.modulation(maps[i], f) if norm_cache is None else norm_cache.params[i]
-            x = block(x, params, f, scratch_x=scratch, scratch_params=scratch and own_params)
-        x = folded.conv_img(F.leaky_relu(x, 0.2, inplace=True))
-        return torch.tanh_(x).contiguous()  # [B, 3, H, W]
+            x = block(x, p)
+        return torch.tanh(self.conv_img(F.leaky_relu(x, 0.2))).contiguous()  # [B, 3, H, W]
 
 
 # ================================================================================================================

@@ -49,6 +49,7 @@ from torch import Tensor
 from synthkit.data.palette import Palette, get_palette, load_label_map
 from synthkit.inputs import to_rgb_float
 from synthkit.models.groupdnet import GroupDNet, NormCache
+from synthkit.models.groupdnet_fast import FastGroupDNet
 from synthkit.viz import to_uint8
 
 __all__ = [
@@ -105,7 +106,7 @@ def _check_latent(z: Any, model: GroupDNet, what: str = "z") -> Tensor:
 class SMISPipeline:
     """A GroupDNet (generator + encoder) with its palette; every method returns an ``SMISResult``."""
 
-    def __init__(self, model: GroupDNet, palette: str | Palette | None = None):
+    def __init__(self, model: GroupDNet, palette: str | Palette | None = None, fast: bool = False):
         if not isinstance(model, GroupDNet):
             raise TypeError(f"SMISPipeline needs a GroupDNet, got {type(model).__name__}")
         C = model.config.num_classes
@@ -117,6 +118,9 @@ class SMISPipeline:
         if len(self.palette) != C:
             raise ValueError(f"palette {self.palette.name!r} has {len(self.palette)} classes, the model {C}")
         self.model = model.eval()
+        # what generates: the model itself (the reference equations), or with fast=True its folded-weight forward
+        self.generator: GroupDNet | FastGroupDNet = FastGroupDNet(self.model) if fast else self.model
+        self.fast = bool(fast)
 
     @property
     def image_size(self) -> tuple[int, int]:
@@ -195,7 +199,7 @@ class SMISPipeline:
     @torch.no_grad()
     def generate(self, z: Tensor, seg: Tensor | None = None, norm_cache: NormCache | None = None) -> Tensor:
         """G(z, seg) -> [B, 3, H, W] in [-1, 1] (eval mode)."""
-        return self.model.generate(z, seg, norm_cache=norm_cache)
+        return self.generator.generate(z, seg, norm_cache=norm_cache)
 
     def _result(self, z: Tensor, label: np.ndarray, seg: Tensor, notes: list[str]) -> SMISResult:
         return SMISResult(to_uint8(self.generate(z, seg)[0]), z.cpu(), label, notes)
@@ -322,7 +326,7 @@ class Morpher:
     """Style morphing for a live slider: built once per (label map, z_a, z_b, classes), then ``morpher(t)``.
 
     Building it runs every CG-Norm's label-map branch once (``precompute_norm_params``); each call then only runs
-    the code path of the generator: z(t) -> fc -> res-blocks with cached (scale, shift) -> image. The result equals
+    the code path of the generator: z(t) -> fc -> res-blocks with the cached label-map branch -> image. The result equals
     ``SMISPipeline.morph(label_map, z_a, z_b, t, cls).image``.
     """
 
@@ -335,7 +339,7 @@ class Morpher:
         self.classes = pipeline._classes(self.label, cls)
         self.mask = pipeline._class_mask(self.classes)
         with torch.no_grad():
-            self.cache = pipeline.model.precompute_norm_params(seg)
+            self.cache = pipeline.generator.precompute_norm_params(seg)
 
     def latent(self, t: float) -> Tensor:
         return _morph_latent(self.z_a, self.z_b, _check_t(t), self.mask)
@@ -356,8 +360,10 @@ class Morpher:
 _CACHE: dict[str, SMISPipeline] = {}
 
 
-def load_smis(name_or_path: str | os.PathLike = DEFAULT_MODEL, device: str = "cpu") -> SMISPipeline:
-    """An ``SMISPipeline`` for a registry name (default: bundled "smis-toyscapes"), a folder or a Hub repo id."""
+def load_smis(name_or_path: str | os.PathLike = DEFAULT_MODEL, device: str = "cpu", fast: bool = False) -> SMISPipeline:
+    """An ``SMISPipeline`` for a registry name (default: bundled "smis-toyscapes"), a folder or a Hub repo id.
+
+    ``fast=True``: generate with ``synthkit.models.groupdnet_fast`` (folded eval weights; same images within 1e-5)."""
     import synthkit
 
     model = synthkit.load(name_or_path, device=device)
@@ -365,7 +371,7 @@ def load_smis(name_or_path: str | os.PathLike = DEFAULT_MODEL, device: str = "cp
         raise TypeError(f"{name_or_path!r} holds a {type(model).__name__}, not a GroupDNet (SMIS) model")
     if model.E is None:
         raise ValueError(f"{name_or_path!r} has no encoder; encode / mix_appearance of real images need one")
-    return SMISPipeline(model)
+    return SMISPipeline(model, fast=fast)
 
 
 def _default(pipeline: SMISPipeline | None) -> SMISPipeline:
