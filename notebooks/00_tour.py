@@ -443,12 +443,11 @@ print(describe(task, cfg)["parameters"], "| batch", cfg.batch_size, "| lr_g", cf
 from synthkit.widgets import image_scrubber, live_loss_plot
 
 shutil.rmtree(cfg.out_dir, ignore_errors=True)  # start a fresh run each time this cell runs
-dataset = task.make_dataset("train")
-task.make_dataset = lambda split="train": dataset  # keep the rendered images between chunks
+dataset = task.make_dataset("train")  # rendered once; every chunk below trains on it (train(..., dataset=))
 
 plot = live_loss_plot(keys=["loss_d", "loss_g"], title="toy DCGAN, hinge loss")
 for end in range(CHUNK, STEPS + 1, CHUNK):
-    history = train(task, dataclasses.replace(cfg, steps=end))
+    history = train(task, dataclasses.replace(cfg, steps=end), dataset=dataset)
     plot.update(history)
 save_fig(plot.figure, "06_loss_curve")
 print("last logged step:", history[-1])

@@ -251,11 +251,10 @@ tcfg = dataclasses.replace(tcfg, steps=STEPS, log_every=1, sample_every=CHUNK, c
 print(describe(task, tcfg)["parameters"], "| batch", tcfg.batch_size, "| lr_g", tcfg.lr_g, "| lr_d", tcfg.lr_d)
 
 shutil.rmtree(tcfg.out_dir, ignore_errors=True)  # a fresh run each time this cell runs
-dataset = task.make_dataset("train")
-task.make_dataset = lambda split="train": dataset  # keep the rendered images between chunks
+dataset = task.make_dataset("train")  # rendered once; every chunk below trains on it (train(..., dataset=))
 plot = live_loss_plot(keys=["loss_d", "loss_g", "feat", "perceptual", "kld"], title="GroupDNet tiny_test")
 for end in range(CHUNK, STEPS + 1, CHUNK):
-    history = train(task, dataclasses.replace(tcfg, steps=end))
+    history = train(task, dataclasses.replace(tcfg, steps=end), dataset=dataset)
     plot.update(history)
 save_fig(plot.figure, "05_training_losses")
 print("last logged step:", {k: round(v, 3) for k, v in history[-1].items()})
@@ -458,57 +457,14 @@ print(f"reconstruction shows A's recorded mode: {check['recon_rate']:.2f}")
 # | Cityscapes | `<root>/leftImg8bit/<split>/<city>/*_leftImg8bit.png` | `<root>/gtFine/<split>/<city>/*_gtFine_labelIds.png` | 35 (+ instance edges) | 512x256 |
 # | ADE20K | `<root>/images/{training,validation}/*.jpg` | `<root>/annotations/{training,validation}/*.png` | 151 | 256x256 |
 #
-# `pairs_from_folder` below lists (image, label) pairs for a layout, and `FolderDataset` yields the batches the
+# `synthkit.data.folders.pairs_from_folder` lists (image, label) pairs for a layout, and `FolderDataset` yields the batches the
 # training task expects (`image` in [-1, 1], `seg` one-hot). In this notebook it runs on a small folder written
 # from Toyscapes in the DeepFashion layout; on Colab, mount Drive and point `DATA_ROOT` at the real folder.
 
 # %%
 from PIL import Image
 
-LAYOUTS = {  # (image glob, function image path -> label path)
-    "deepfashion": ("{split}/*.jpg", lambda p, root, split: root / f"cihp_{split}_mask" / (p.stem + ".png")),
-    "cityscapes": ("leftImg8bit/{split}/*/*_leftImg8bit.png",
-                   lambda p, root, split: root / "gtFine" / split / p.parent.name /
-                   p.name.replace("_leftImg8bit.png", "_gtFine_labelIds.png")),
-    "ade20k": ("images/{split}/*.jpg", lambda p, root, split: root / "annotations" / split / (p.stem + ".png")),
-}
-
-
-def pairs_from_folder(root, layout: str, split: str) -> list[tuple[Path, Path]]:
-    """(image, label map) paths of one split in an official dataset layout; a missing label map is an error."""
-    if layout not in LAYOUTS:
-        raise ValueError(f"unknown layout {layout!r}; valid: {', '.join(LAYOUTS)}")
-    root = Path(root)
-    pattern, label_of = LAYOUTS[layout]
-    images = sorted(root.glob(pattern.format(split=split)))
-    if not images:
-        raise FileNotFoundError(f"no images match {root / pattern.format(split=split)}: is {root} a {layout} folder?")
-    pairs = [(p, label_of(p, root, split)) for p in images]
-    missing = [str(lab) for _, lab in pairs if not lab.is_file()]
-    if missing:
-        raise FileNotFoundError(f"{len(missing)} label maps missing, e.g. {missing[0]}")
-    return pairs
-
-
-class FolderDataset(torch.utils.data.Dataset):
-    """(image, label map) files -> the batch dict of the training task (image [3, H, W] in [-1, 1], seg one-hot)."""
-
-    def __init__(self, pairs, size: tuple[int, int], num_classes: int):
-        self.pairs, self.size, self.C = pairs, size, num_classes
-
-    def __len__(self):
-        return len(self.pairs)
-
-    def __getitem__(self, i):
-        image_path, label_path = self.pairs[i]
-        H, W = self.size
-        img = Image.open(image_path).convert("RGB").resize((W, H), Image.BICUBIC)  # official: bicubic for photos
-        lab = Image.open(label_path).resize((W, H), Image.NEAREST)  # nearest for ids
-        label = torch.from_numpy(np.asarray(lab, dtype=np.int64))
-        image = torch.from_numpy(np.asarray(img, dtype=np.float32) / 127.5 - 1).permute(2, 0, 1)
-        seg = torch.nn.functional.one_hot(label, self.C).permute(2, 0, 1).float()
-        return {"image": image, "label": label, "seg": seg}
-
+from synthkit.data.folders import FolderDataset, pairs_from_folder
 
 DATA_ROOT = Path(os.environ.get("SMIS_DATA_ROOT", "runs/smis_nb/fake_deepfashion"))
 if not os.environ.get("SMIS_DATA_ROOT"):  # write a small stand-in folder in the DeepFashion layout
@@ -524,17 +480,16 @@ batch = folder_set[0]
 print(len(folder_set), "pairs |", {k: tuple(v.shape) for k, v in batch.items()})
 
 # %% [markdown]
-# Training on the folder is the same loop with the task's dataset replaced (for real data: the `deepfashion`,
+# Training on the folder is the same loop given the folder's dataset (`train(task, cfg, dataset=folder_set)`) (for real data: the `deepfashion`,
 # `cityscapes` or `ade20k` preset, `num_classes` of the dataset, a GPU, and many more steps). Two steps, to show
 # it runs:
 
 # %%
 task_f, cfg_f = resolve_task("smis", "tiny_test", {})
-task_f.make_dataset = lambda split="train": folder_set
 cfg_f = dataclasses.replace(cfg_f, steps=2, log_every=1, sample_every=2, ckpt_every=2, n_samples=2,
                             out_dir="runs/smis_nb/folder", progress=False)
 shutil.rmtree(cfg_f.out_dir, ignore_errors=True)
-print(train(task_f, cfg_f)[-1])
+print(train(task_f, cfg_f, dataset=folder_set)[-1])
 
 # %% [markdown]
 # **The authors' weights.** The official checkpoints (`latest_net_G.pth`, and `latest_net_E.pth` if the archive

@@ -275,11 +275,10 @@ cfg = dataclasses.replace(cfg, steps=STEPS, log_every=2 if FAST else 10, sample_
 print(describe(task, cfg)["parameters"], "| batch", cfg.batch_size, "| EMA", cfg.ema_decay)
 
 shutil.rmtree(cfg.out_dir, ignore_errors=True)  # a fresh run each time this cell runs
-dataset = task.make_dataset("train")
-task.make_dataset = lambda split="train": dataset  # render the images once, reuse them between chunks
+dataset = task.make_dataset("train")  # rendered once; every chunk below trains on it (train(..., dataset=))
 plot = live_loss_plot(keys=["loss_d", "loss_g_adv", "loss_rec", "loss_div"], title="Semantic Pyramid, toyscapes64")
 for end in range(CHUNK, STEPS + 1, CHUNK):
-    history = train(task, dataclasses.replace(cfg, steps=end))
+    history = train(task, dataclasses.replace(cfg, steps=end), dataset=dataset)
     plot.update(history)
 save_fig(plot.figure, "03b_loss_curve")
 print("last logged step:", {k: round(v, 3) for k, v in history[-1].items()})

@@ -498,10 +498,9 @@ from synthkit.widgets import image_scrubber, live_loss_plot
 
 def run_chunks(task, train_cfg, plot=None):
     shutil.rmtree(train_cfg.out_dir, ignore_errors=True)  # a fresh run each time this cell runs
-    dataset = task.make_dataset("train")  # builds the retrieval memory once
-    task.make_dataset = lambda split="train": dataset  # keep it between chunks
+    dataset = task.make_dataset("train")  # builds the retrieval memory once; every chunk trains on it
     for end in range(CHUNK, STEPS + 1, CHUNK):
-        history = train(task, dataclasses.replace(train_cfg, steps=end))
+        history = train(task, dataclasses.replace(train_cfg, steps=end), dataset=dataset)
         if plot is not None:
             plot.update(history)
     return history
@@ -678,21 +677,11 @@ for n, (title, (with_pipe, without_pipe, size)) in enumerate(comparisons.items()
 # ids), so every crowd region of a thing class becomes one big box. `crowd=True` below reproduces that.
 
 # %%
-from synthkit.models.bachgan import CITYSCAPES_THINGS
+import inspect
 
+from synthkit.data.folders import ade20k_boxes, cityscapes_boxes
 
-def cityscapes_boxes(instance_ids: np.ndarray, crowd: bool = True) -> list[tuple[int, int, int, int, int]]:
-    """Cityscapes *_instanceIds.png [H, W] -> boxes (class, x0, y0, x1, y1), x1 / y1 exclusive, sorted by id."""
-    out = []
-    for value in np.unique(instance_ids):
-        class_id = value // 1000 if value >= 1000 else value  # 26003 -> 26; a crowd region keeps its bare id
-        if class_id not in CITYSCAPES_THINGS or (value < 1000 and not crowd):
-            continue
-        ys, xs = np.nonzero(instance_ids == value)
-        out.append((int(class_id), int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1))
-    return out
-
-
+print(inspect.getsource(cityscapes_boxes))
 # a made-up 8x16 instance map: two cars (26000, 26001), a person (24000), a crowd of bicycles (33), road (7)
 demo = np.full((8, 16), 7)
 demo[4:7, 1:5], demo[3:7, 9:14], demo[1:7, 6:8], demo[6:8, 14:16] = 26000, 26001, 24000, 33
@@ -703,25 +692,11 @@ print(cityscapes_boxes(demo))
 # **object** classes (those with `stuffOrobject == 2` in `objectSplit35-115.mat` of the CSAILVision/sceneparsing
 # repository: 115 objects, 35 stuff), finds each connected region of an object class (`cv2.findContours`), and boxes
 # it, skipping tiny ones (`(h - 1) * (w - 1) < 30` pixels). The labels are shifted by -1 first, so channel 0 is both
-# `wall` and "no box". Below, connected regions via `scipy.ndimage` (8-connected); `cv2.findContours` in
+# `wall` and "no box". `synthkit.data.folders.ade20k_boxes` finds connected regions via `scipy.ndimage` (8-connected); `cv2.findContours` in
 # `RETR_TREE` mode also returns the contours of holes, which gives the official code a few extra boxes.
 
 # %%
-from scipy import ndimage
-
-
-def ade20k_boxes(label: np.ndarray, object_classes: set[int], min_area: int = 30):
-    """ADE20K label map [H, W] (ids after the -1 shift) -> one box per connected region of an object class."""
-    out = []
-    for c in sorted(set(np.unique(label).tolist()) & object_classes):
-        regions, _ = ndimage.label(label == c, structure=np.ones((3, 3)))
-        for sl in ndimage.find_objects(regions):
-            y0, y1, x0, x1 = sl[0].start, sl[0].stop, sl[1].start, sl[1].stop
-            if (y1 - 1 - y0) * (x1 - 1 - x0) >= min_area:  # the official size test
-                out.append((int(c), int(x0), int(y0), int(x1), int(y1)))
-    return out
-
-
+print(inspect.getsource(ade20k_boxes))
 demo = np.zeros((32, 32), int)  # 0 = wall
 demo[20:30, 2:12], demo[22:28, 20:31], demo[5:7, 5:7] = 7, 7, 7  # two beds and a speck; ids are illustrative
 print(ade20k_boxes(demo, object_classes={7}))

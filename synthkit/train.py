@@ -715,11 +715,16 @@ def _export_run(run: _Run, folder: Path, command: str | None) -> Path:
     return export(run.task, folder, G=run.G_ema, card=card)
 
 
-def train(task: GANTask, cfg: TrainConfig, resume: bool = True, command: str | None = None) -> list[dict[str, float]]:
+def train(task: GANTask, cfg: TrainConfig, resume: bool = True, command: str | None = None,
+          dataset: Any = None) -> list[dict[str, float]]:
     """Train ``task`` for ``cfg.steps`` steps; returns the history (one dict of mean logs per ``log_every`` steps).
 
     With ``resume`` and a checkpoint in ``cfg.out_dir``, training continues from its step with the same weights,
     optimiser moments, RNG states and data order, so the result equals that of an uninterrupted run.
+
+    ``dataset``: the training set to use instead of ``task.make_dataset("train")`` -- a map-style dataset whose
+    items are the task's batch dicts (e.g. built once and reused between training chunks, or a real-data folder
+    from ``synthkit.data.folders``), or a callable ``factory() -> dataset``.
     """
     from accelerate import Accelerator
     from accelerate.utils import set_seed
@@ -765,7 +770,12 @@ def train(task: GANTask, cfg: TrainConfig, resume: bool = True, command: str | N
     if isinstance(run.E, nn.Module):
         task.E = run.E
 
-    dataset = task.make_dataset("train")
+    if dataset is None:
+        dataset = task.make_dataset("train")
+    elif callable(dataset) and not hasattr(dataset, "__getitem__"):
+        dataset = dataset()
+    if not hasattr(dataset, "__len__") or len(dataset) == 0:
+        raise ValueError("train(dataset=...): need a non-empty map-style dataset (with __len__ and __getitem__)")
     sampler = StepBatchSampler(len(dataset), cfg.batch_size, cfg.seed, run.step, cfg.steps, acc.process_index, acc.num_processes)
     loader = torch.utils.data.DataLoader(
         dataset, batch_sampler=sampler, num_workers=cfg.num_workers,

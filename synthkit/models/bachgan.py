@@ -68,6 +68,7 @@ from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
 from synthkit.configs import PresetConfig
+from synthkit.data.folders import CITYSCAPES_THINGS  # the Cityscapes classes that get boxes
 from synthkit.data.toyscapes import NUM_CLASSES as TOYSCAPES_CLASSES
 from synthkit.data.toyscapes import THING_IDS as TOYSCAPES_THINGS
 from synthkit.hub import HubMixin
@@ -97,9 +98,6 @@ UpsamplingMode = Literal["normal", "more", "most"]
 NoBoxMode = Literal["uncovered", "official"]
 _NUM_UPSAMPLINGS = {"normal": 5, "more": 6, "most": 7}
 
-# Cityscapes label ids of the foreground ("thing") classes that get boxes (BG:data/cityscapes_dataset.py):
-# person, rider, car, truck, bus, caravan, trailer, train, motorcycle, bicycle.
-CITYSCAPES_THINGS = (24, 25, 26, 27, 28, 29, 30, 31, 32, 33)
 
 
 # ----------------------------------------------------------------------------------------------------------------
