@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 
 class UserError(Exception):
@@ -55,7 +54,7 @@ def _cmd_data_preview(args: argparse.Namespace) -> None:
 
 def _cmd_train(args: argparse.Namespace) -> None:
     if args.model == "backbone":  # the offline feature backbone has its own (supervised) recipe
-        from synthkit import backbones
+        from synthkit import backbone_training
 
         argv = ["train", "--out", args.out or "runs/backbone"]
         for item in args.set or []:
@@ -66,7 +65,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
         if args.dry_run:
             print("python -m synthkit.backbones " + " ".join(argv))
             return
-        backbones.main(argv)
+        backbone_training.main(argv)
         return
     from synthkit.train import run_train
 

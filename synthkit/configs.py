@@ -11,10 +11,13 @@ renamed when the vocabulary was unified are in ``RENAMED_FIELDS``: older ``confi
 """
 from __future__ import annotations
 
+import json
 import sys
+import types
+import typing
 import warnings
 from dataclasses import asdict, fields, replace
-from typing import Any, Mapping, TypeVar
+from typing import Any, Literal, Mapping, Sequence, TypeVar
 
 C = TypeVar("C", bound="PresetConfig")
 
@@ -70,3 +73,72 @@ class PresetConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+# ---- typed values of `--set key=value` (and of a --config file's strings) -----------------------------------------
+
+
+def _parse_value(text: str, tp: Any, key: str) -> Any:
+    """Parse the string of ``--set key=text`` into the type of the dataclass field ``key``."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):  # Optional[X], X | None
+        if type(None) in args and text.strip().lower() in ("none", "null"):
+            return None
+        inner = [a for a in args if a is not type(None)]
+        errors = []
+        for a in inner:
+            try:
+                return _parse_value(text, a, key)
+            except ValueError as err:
+                errors.append(str(err))
+        raise ValueError("; ".join(errors))
+    if origin is Literal:
+        for a in args:
+            if str(a) == text:
+                return a
+        raise ValueError(f"--set {key}={text}: must be one of {', '.join(map(str, args))}")
+    if tp is bool:
+        low = text.strip().lower()
+        if low in ("1", "true", "yes", "on"):
+            return True
+        if low in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"--set {key}={text}: expected true or false")
+    if tp is int:
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError(f"--set {key}={text}: expected an int") from None
+    if tp is float:
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError(f"--set {key}={text}: expected a number") from None
+    if tp is str:
+        return text
+    if tp is tuple or origin is tuple:
+        parts = [p.strip() for p in text.strip().strip("()[]").split(",") if p.strip()]
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_parse_value(p, args[0], key) for p in parts)
+        if args and len(args) != len(parts):
+            raise ValueError(f"--set {key}={text}: expected {len(args)} comma-separated values")
+        return tuple(_parse_value(p, a, key) for p, a in zip(parts, args or [str] * len(parts)))
+    try:  # anything else (Any, lists, ...): JSON, else the raw string
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def parse_overrides(overrides: Sequence[str] | Mapping[str, Any] | None) -> dict[str, str | Any]:
+    """``["lr_g=1e-4", "betas=0,0.99"]`` -> ``{"lr_g": "1e-4", "betas": "0,0.99"}`` (values parsed later)."""
+    if overrides is None:
+        return {}
+    if isinstance(overrides, Mapping):
+        return dict(overrides)
+    out: dict[str, str] = {}
+    for item in overrides:
+        key, sep, value = str(item).partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"override {item!r} must look like KEY=VALUE (e.g. --set lr_g=1e-4)")
+        out[key.strip()] = value.strip()
+    return out

@@ -126,6 +126,16 @@ def r1_penalty(logits_real: DOutput, x_real: Tensor) -> Tensor:
     return grad_real.pow(2).flatten(1).sum(dim=1).mean()  # [B, C, H, W] -> [B] -> scalar
 
 
+def d_lsgan_loss(logits_real: Tensor, logits_fake: Tensor) -> Tensor:
+    """Least-squares GAN, discriminator (Mao et al. 2017; the ports): L_D = E[(D(x) - 1)^2] + E[D(G)^2]."""
+    return (logits_real - 1).pow(2).mean() + logits_fake.pow(2).mean()
+
+
+def g_lsgan_loss(logits_fake: Tensor) -> Tensor:
+    """Least-squares GAN, generator: L_adv = E[(D(G) - 1)^2]."""
+    return (logits_fake - 1).pow(2).mean()
+
+
 def feature_matching_loss(feats_fake: DOutput, feats_real: DOutput) -> Tensor:
     """Discriminator feature-matching loss (pix2pixHD, SPADE ``GAN_Feat_loss``).
 

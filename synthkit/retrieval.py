@@ -45,6 +45,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from synthkit.data.boxes import valid_boxes  # one definition of a valid box
+
 __all__ = [
     "RetrievalIndex",
     "build_index",
@@ -112,7 +114,6 @@ def _disjoint_rects(rects: list[tuple[int, int, int, int]]) -> list[tuple[int, i
 
 def _clean_boxes(boxes: Any, image_size: tuple[int, int], num_classes: int) -> list[tuple[int, int, int, int, int]]:
     """Valid integer boxes (class, x0, y0, x1, y1), clipped; padding (class -1) and empty boxes dropped."""
-    from synthkit.models.bachgan import valid_boxes  # one definition of a valid box
 
     return valid_boxes(boxes, num_classes, image_size[0], image_size[1])
 

@@ -7,7 +7,6 @@ Figures that the notebooks save under $SYNTHKIT_FIGURES go to test-artifacts/not
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest

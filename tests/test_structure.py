@@ -77,3 +77,113 @@ def test_no_second_paper_map_in_the_package():
                 if {"groupdnet", "semantic_pyramid"} & keys or {"smis", "pyramid"} <= values:
                     offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert not offenders, f"paper string maps outside synthkit/papers.py: {offenders}"
+
+
+# ---- the import graph and the size budget -------------------------------------------------------------------------
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for path in PKG.rglob("*.py"):
+        name = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        out[name.removesuffix(".__init__")] = path
+    return out
+
+
+def _runtime_nodes(tree: ast.AST):
+    """Every node except those under ``if TYPE_CHECKING:`` / ``if __name__ == "__main__":`` (never run on import)."""
+    skip = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If):
+            test = ast.unparse(node.test)
+            if test in ("TYPE_CHECKING", "typing.TYPE_CHECKING") or "__name__ ==" in test:
+                skip.update(id(n) for stmt in node.body for n in ast.walk(stmt))
+    return [n for n in ast.walk(tree) if id(n) not in skip]
+
+
+def import_graph() -> dict[str, set[str]]:
+    """synthkit module -> the synthkit modules it imports, at module level or inside functions (lazy imports are
+    dependencies too: they are how the cycles used to be hidden)."""
+    mods = _modules()
+    graph: dict[str, set[str]] = {m: set() for m in mods}
+    for name, path in mods.items():
+        for node in _runtime_nodes(ast.parse(path.read_text(encoding="utf-8"))):
+            targets: list[str] = []
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                subs = [f"{node.module}.{a.name}" for a in node.names if f"{node.module}.{a.name}" in mods]
+                targets = subs if len(subs) == len(node.names) else [node.module, *subs]
+            graph[name].update(t for t in targets if t in mods and t != name and not name.startswith(t + "."))
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:  # Tarjan's strongly connected components
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                found.append(sorted(comp))
+
+    for v in graph:
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_no_import_cycles_in_synthkit():
+    cycles = _cycles(import_graph())
+    assert not cycles, f"import cycles (module-level or lazy): {cycles}"
+
+
+def test_the_cycle_check_can_fail():
+    graph = import_graph()
+    graph["synthkit.data.palette"].add("synthkit.models.bachgan")
+    graph["synthkit.models.bachgan"].add("synthkit.data.palette")
+    assert ["synthkit.data.palette", "synthkit.models.bachgan"] in _cycles(graph)
+
+
+def test_layers_import_downwards():
+    """data never imports models / pipelines / demos; models never import pipelines (CONTRIBUTING.md)."""
+    graph = import_graph()
+    for name, deps in graph.items():
+        if name.startswith("synthkit.data"):
+            assert not {d for d in deps if d.startswith(("synthkit.models", "synthkit.pipelines"))}, name
+        if name.startswith("synthkit.models"):
+            assert not {d for d in deps if d.startswith("synthkit.pipelines")}, name
+
+
+def code_lines(path: Path) -> int:
+    """Lines of code: not blank, not a comment, not inside a docstring."""
+    source = path.read_text(encoding="utf-8")
+    doc_lines: set[int] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+                doc_lines.update(range(first.lineno, first.end_lineno + 1))
+    return sum(1 for i, line in enumerate(source.splitlines(), 1)
+               if line.strip() and not line.strip().startswith("#") and i not in doc_lines)
+
+
+def test_every_synthkit_file_is_within_the_size_budget():
+    over = {str(p.relative_to(ROOT)): n for p in PKG.rglob("*.py") if (n := code_lines(p)) > CODE_LINE_BUDGET}
+    assert not over, f"files over {CODE_LINE_BUDGET} code lines (split where the code splits naturally): {over}"

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from synthkit.data import toyscapes as T
+from synthkit.data.toyscapes import layout as TL
 from synthkit.data.toyscapes import (
     CLASSES, MAX_BOXES, NUM_CLASSES, SCENE_CLASSES, SCENES, STYLE_MODES, THING_IDS, ToyscapesDataset, render,
 )
@@ -282,6 +283,6 @@ def test_trees_avoid_lakes_and_roads():
         L = T._layout(8, i, None)
         for p in L.things:
             if p.cls == T.TREE and L.keepout:
-                assert T._is_free(L, p.params["x"], p.params["y"], 0.0)
+                assert TL._is_free(L, p.params["x"], p.params["y"], 0.0)
                 n += 1
     assert n > 50

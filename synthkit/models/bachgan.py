@@ -56,10 +56,9 @@ presets therefore have no ``make_dataset`` data (use them for converted weights)
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Literal, Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from einops import rearrange
@@ -68,6 +67,7 @@ from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
 from synthkit.configs import PresetConfig
+from synthkit.data.boxes import valid_boxes
 from synthkit.data.folders import CITYSCAPES_THINGS  # the Cityscapes classes that get boxes
 from synthkit.data.toyscapes import NUM_CLASSES as TOYSCAPES_CLASSES
 from synthkit.data.toyscapes import THING_IDS as TOYSCAPES_THINGS
@@ -223,48 +223,6 @@ PRESETS: dict[str, BachGANConfig] = {
 # ----------------------------------------------------------------------------------------------------------------
 # Boxes -> box layout
 # ----------------------------------------------------------------------------------------------------------------
-def _as_box_array(boxes: Any) -> np.ndarray:
-    """Boxes as a float array [N, 5] (class_id, x0, y0, x1, y1); accepts tensors, arrays and lists of tuples."""
-    try:
-        arr = boxes.detach().cpu().numpy() if isinstance(boxes, Tensor) else np.asarray(list(boxes), dtype=float)
-        arr = np.asarray(arr, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"boxes must be numbers (class_id, x0, y0, x1, y1) per row: {err}") from None
-    if arr.size == 0:
-        return np.zeros((0, 5))
-    if arr.ndim != 2 or arr.shape[1] != 5:
-        raise ValueError(
-            f"boxes must have shape [N, 5] = (class_id, x0, y0, x1, y1) per row, got shape {tuple(arr.shape)}"
-        )
-    if not np.isfinite(arr).all():
-        raise ValueError("boxes contain NaN or infinite values; give pixel coordinates")
-    return arr
-
-
-def valid_boxes(boxes: Any, num_classes: int, height: int, width: int) -> list[tuple[int, int, int, int, int]]:
-    """Integer boxes clipped to the image, in order; padding rows (class -1) and empty boxes are dropped.
-
-    Coordinates are pixels with x1 / y1 exclusive; they are rounded to the nearest integer, then clipped to
-    ``[0, W] x [0, H]``. A box that is empty after clipping (zero area, inverted, or fully outside) is ignored.
-    A class outside ``1 .. num_classes - 1`` raises: channel 0 is the "no box" channel.
-    """
-    out = []
-    for row in _as_box_array(boxes):
-        c = int(round(row[0]))
-        if c == -1:  # padding of ToyscapesDataset's fixed-size box tensor
-            continue
-        if not 1 <= c < num_classes:
-            raise ValueError(
-                f"box class {c} is outside 1..{num_classes - 1}; class 0 is the 'no box' channel and -1 marks padding"
-            )
-        x0, y0, x1, y1 = (int(np.floor(v + 0.5)) for v in row[1:])
-        x0, x1 = max(0, min(x0, width)), max(0, min(x1, width))
-        y0, y1 = max(0, min(y0, height)), max(0, min(y1, height))
-        if x1 > x0 and y1 > y0:
-            out.append((c, x0, y0, x1, y1))
-    return out
-
-
 def rasterize_boxes(
     boxes: Any, num_classes: int, height: int, width: int, no_box: NoBoxMode = "uncovered"
 ) -> Tensor:

@@ -56,7 +56,7 @@ the official discriminator ``latest_net_D.pth``, mCSD / mOCD metrics.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import torch

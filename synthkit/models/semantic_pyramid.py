@@ -103,7 +103,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Any, Mapping, Sequence
 
 import torch
@@ -112,7 +112,9 @@ from einops import rearrange
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from synthkit.backbones import level_specs_from_backbone  # noqa: F401  (the measured pyramid of a backbone)
 from synthkit.configs import PresetConfig
+from synthkit.losses import d_lsgan_loss, g_lsgan_loss  # Mao et al. 2017, the ports' adversarial loss
 from synthkit.hub import HubMixin
 
 __all__ = [
@@ -128,8 +130,6 @@ __all__ = [
     "random_holes",
     "sample_pyramid_masks",
     "level_masks",
-    "d_lsgan_loss",
-    "g_lsgan_loss",
     "semantic_reconstruction_loss",
     "diversity_loss",
     "diversity_sensitive_loss",
@@ -321,30 +321,6 @@ def build_backbone(name: str) -> Any:
     from synthkit.backbones import load_backbone
 
     return load_backbone(name)
-
-
-@torch.no_grad()
-def level_specs_from_backbone(backbone: Any, image_size: int) -> dict[str, tuple]:
-    """Measure ``level_names`` / ``level_channels`` / ``level_sizes`` of a backbone at ``image_size``.
-
-    Returns a dict to pass to ``PyramidConfig.from_preset`` as overrides. Raises ValueError for non-square feature maps.
-    """
-    names = tuple(backbone.pyramid_levels)
-    feats = backbone.features(torch.zeros(1, 3, image_size, image_size), layers=list(names))
-    channels, sizes = [], []
-    for name in names:
-        f = feats[name]
-        if f.dim() == 4:
-            if f.shape[-1] != f.shape[-2]:
-                raise ValueError(f"level {name!r}: non-square feature map {tuple(f.shape)}")
-            channels.append(f.shape[1])
-            sizes.append(f.shape[-1])
-        elif f.dim() == 2:
-            channels.append(f.shape[1])
-            sizes.append(0)
-        else:
-            raise ValueError(f"level {name!r}: expected [B, C, h, w] or [B, C] features, got {tuple(f.shape)}")
-    return {"level_names": names, "level_channels": tuple(channels), "level_sizes": tuple(sizes)}
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -605,16 +581,6 @@ def sample_pyramid_masks(
 # ----------------------------------------------------------------------------------------------------------------
 # Losses (pure functions)
 # ----------------------------------------------------------------------------------------------------------------
-def d_lsgan_loss(logits_real: Tensor, logits_fake: Tensor) -> Tensor:
-    """Least-squares GAN, discriminator (Mao et al. 2017; the ports): L_D = E[(D(x) - 1)^2] + E[D(G)^2]."""
-    return (logits_real - 1).pow(2).mean() + logits_fake.pow(2).mean()
-
-
-def g_lsgan_loss(logits_fake: Tensor) -> Tensor:
-    """Least-squares GAN, generator: L_adv = E[(D(G) - 1)^2]."""
-    return (logits_fake - 1).pow(2).mean()
-
-
 def semantic_reconstruction_loss(
     feats_fake: Sequence[Tensor],
     feats_real: Sequence[Tensor],

@@ -14,7 +14,7 @@ Simplifications: no conditioning, no spectral norm; batch norm in G only.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch

@@ -298,7 +298,7 @@ class BachGANPipeline:
                 kind = "zero area" if (x1 == x0 or y1 == y0) else "inverted (x1 < x0 or y1 < y0)"
                 notes.append(f"Box {i} ({name}) has {kind}: ignored. Give x0 < x1 and y0 < y1.")
                 continue
-            # pixel edges, x1 / y1 exclusive (the same rounding as synthkit.models.bachgan.valid_boxes)
+            # pixel edges, x1 / y1 exclusive (the same rounding as synthkit.data.boxes.valid_boxes)
             ix0, iy0, ix1, iy1 = (int(np.floor(v + 0.5)) for v in (x0, y0, x1, y1))
             cx0, cy0, cx1, cy1 = max(0, min(ix0, W)), max(0, min(iy0, H)), max(0, min(ix1, W)), max(0, min(iy1, H))
             if cx1 <= cx0 or cy1 <= cy0:
