@@ -210,7 +210,7 @@ def report(runs: list[dict], env: dict) -> str:
         "",
         "synthkit's eval forward: weights folded once (spectral norm, CG-Norm batch-norm statistics, the shortcut "
         "conv through its shift map; NHWC layout), each block's label-map branch computed just before the block, "
-        "activations overwritten in place; the tick reads the cached label-map branch (synthkit/models/groupdnet.py). "
+        "activations overwritten in place; the tick reads the cached label-map branch (synthkit/models/groupdnet_fast.py, the opt-in fast path; synthkit/models/groupdnet.py is the plain reference). "
         "Profiled here (torch.profiler, one forward each): synthkit's one-off spends ~93% of its time in oneDNN "
         "convolutions, the official forward ~66% (the rest: batch norm, element-wise passes, weight copies); the "
         "gain is those passes plus fewer multiply-adds (the shortcut fold), the convolutions themselves cost the "
