@@ -195,16 +195,17 @@ plt.show()
 #
 # **CG-Norm's label-map branch**, `gamma(m)`, is the other half. Grouped, the gamma of the sky's channels is computed
 # from the sky's mask alone. Below, for the first block (G = 12), the mean modulation of each group's channels minus
-# what an empty map gives (the biases). In eval mode synthkit folds the batch-norm statistics into one scale map,
-# `(1 + gamma(m)) / sigma`, which is what `modulation` returns; the grouping is the same.
+# what an empty map gives (the biases). `modulation(m)` returns `(gamma(m), beta(m))`, the two maps of the equation.
+# (The app's fast path, `synthkit/models/groupdnet_fast.py`, folds the batch-norm statistics into one scale map
+# `(1 + gamma(m)) / sigma` instead; the grouping is the same.)
 
 # %%
 with torch.no_grad():
     norm = probe.G.blocks[0].norm_0
     m = torch.nn.functional.interpolate(seg, size=(64, 64), mode="nearest")  # a finer grid, to see the shape
-    scale, _ = norm.modulation(m)
-    scale0, _ = norm.modulation(torch.zeros_like(m))
-    per_group = (scale - scale0).abs().reshape(1, C, -1, 64, 64).mean(2)[0]  # [C, 64, 64], group g = class g
+    gamma, _ = norm.modulation(m)
+    gamma0, _ = norm.modulation(torch.zeros_like(m))
+    per_group = (gamma - gamma0).abs().reshape(1, C, -1, 64, 64).mean(2)[0]  # [C, 64, 64], group g = class g
 show = [k for k in np.unique(scene.label)][:4]
 fig, axes = plt.subplots(2, len(show), figsize=(2.3 * len(show), 4.8))
 for j, k in enumerate(show):
