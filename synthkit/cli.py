@@ -5,7 +5,7 @@
     synthkit data preview toyscapes --n 16 --size 128 --out grid.png
     synthkit train <model> --preset P [--config FILE.json] [--set k=v ...] [--steps N] [--out DIR] [--dry-run]
     synthkit sample <model> [--n 8] [--seed 0] --out grid.png
-    synthkit convert smis|bachgan ... --out DIR     official checkpoints -> synthkit folder
+    synthkit convert smis|bachgan|stylegan2 ... --out DIR   official checkpoints -> synthkit folder
     synthkit bachgan build-index --n N --size S --out index.safetensors
     synthkit push <folder> <repo_id>
 
@@ -104,6 +104,10 @@ def _cmd_convert(args: argparse.Namespace) -> None:
         from synthkit.convert.bachgan import convert_bachgan
 
         out = convert_bachgan(args.generator, preset=args.preset, out_dir=args.out)
+    elif args.paper == "stylegan2":
+        from synthkit.convert.stylegan2 import convert_stylegan2
+
+        out = convert_stylegan2(args.generator, out_dir=args.out, lr_mlp=args.lr_mlp, sha256=args.sha256)
     elif args.paper == "places365":
         from synthkit.convert.places365 import convert_places365
 
@@ -172,9 +176,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_sample)
 
     s = sub.add_parser("convert", help="convert official checkpoints into a synthkit folder")
-    s.add_argument("paper", choices=["smis", "bachgan", "places365"],
-                   help="places365: the Places365 VGG-16 classifier (vgg16_places365.pth) for the Semantic Pyramid")
-    s.add_argument("generator", help="official .pth (e.g. latest_net_G.pth, or vgg16_places365.pth)")
+    s.add_argument("paper", choices=["smis", "bachgan", "stylegan2", "places365"],
+                   help="places365: the Places365 VGG-16 classifier (vgg16_places365.pth) for the Semantic Pyramid; "
+                        "stylegan2: a rosinality-format .pt (g_ema), the architecture read from its keys")
+    s.add_argument("generator", help="official .pth (e.g. latest_net_G.pth, or vgg16_places365.pth); stylegan2: a .pt "
+                                     "file or ORG/NAME/file.pt on the Hugging Face Hub")
+    s.add_argument("--lr-mlp", type=float, default=0.01, help="stylegan2: mapping lr multiplier (not stored; 0.01)")
+    s.add_argument("--sha256", default=None, help="stylegan2: expected sha256 of the .pt (checked before loading)")
     s.add_argument("--encoder", default=None, help="SMIS only: latest_net_E.pth")
     s.add_argument("--preset", default=None, help="smis/bachgan: official preset (deepfashion, cityscapes, ade20k)")
     s.add_argument("--out", required=True, help="output folder")

@@ -18,6 +18,7 @@ Symbols: ``D(x)`` discriminator logits, ``x_real`` a real image, ``x_fake = G(..
 """
 from __future__ import annotations
 
+import math
 from typing import Literal, Sequence, Union
 
 import torch
@@ -124,6 +125,23 @@ def r1_penalty(logits_real: DOutput, x_real: Tensor) -> Tensor:
     total = sum(logits.sum() for logits in final_logits(logits_real))
     (grad_real,) = torch.autograd.grad(outputs=total, inputs=x_real, create_graph=True)
     return grad_real.pow(2).flatten(1).sum(dim=1).mean()  # [B, C, H, W] -> [B] -> scalar
+
+
+def path_length_penalty(
+    images: Tensor, wplus: Tensor, mean_path_length: Tensor, decay: float = 0.01
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Path-length regularisation of StyleGAN2 (Karras et al. 2020, Eq. (4)):
+
+    L_pl = E_{w, y}[ (|| J_w^T y ||_2 - a)^2 ],   y ~ N(0, I) / sqrt(H W),   a <- a + decay (mean ||J_w^T y|| - a)
+
+    ``images`` [B, 3, H, W] must have been computed from ``wplus`` [B, n_latent, style_dim]; returns
+    (penalty, the updated running mean a (detached), the per-sample path lengths).
+    """
+    y = torch.randn_like(images) / math.sqrt(images.shape[2] * images.shape[3])
+    (grad,) = torch.autograd.grad(outputs=(images * y).sum(), inputs=wplus, create_graph=True)
+    lengths = grad.pow(2).sum(dim=2).mean(dim=1).sqrt()  # [B]: mean over the W+ rows, as the official code
+    a = mean_path_length + decay * (lengths.mean() - mean_path_length)
+    return (lengths - a).pow(2).mean(), a.detach(), lengths
 
 
 def d_lsgan_loss(logits_real: Tensor, logits_fake: Tensor) -> Tensor:

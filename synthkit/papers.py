@@ -15,6 +15,7 @@ This module holds data only and imports nothing heavy, so ``synthkit list`` stay
 """
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from typing import Literal
 
@@ -59,7 +60,7 @@ PAPERS: dict[str, Paper] = {
         Paper("controllable3d", "Towards Unsupervised Learning of Generative Models for 3D Controllable Image "
               "Synthesis, Liao et al.", "1912.05237", "controllable3d", task=None, status="planned"),
         Paper("image2stylegan", "Image2StyleGAN++, Abdal et al. (on a StyleGAN2 generator)", "1911.11544",
-              "stylegan2", task=None, status="planned"),
+              "stylegan2", status="planned"),
     )
 }
 
@@ -77,7 +78,7 @@ def get(key: str) -> Paper:
 
 def trainable() -> list[str]:
     """Keys that ``synthkit train`` accepts (papers whose model module has a task)."""
-    return [k for k, p in PAPERS.items() if p.task and p.status != "planned"]
+    return [k for k, p in PAPERS.items() if p.task and importlib.util.find_spec(p.model_import) is not None]
 
 
 def of_module(module: str) -> str | None:
