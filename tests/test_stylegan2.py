@@ -91,14 +91,17 @@ def test_modulated_conv_demodulation_normalises_each_output_filter(G):
     w = torch.randn(3, G.config.style_dim)
     x = torch.randn(3, conv.in_ch, 8, 8)
     out = conv(x, w)
-    # demodulated: scaling the style of a sample does not change its output (Eq. 3 divides it out)
-    torch.testing.assert_close(conv(x, w), out)
     s = conv.modulation(w)
     weight = conv.scale * conv.weight * s.view(3, 1, -1, 1, 1)
     weight = weight * torch.rsqrt(weight.pow(2).sum((2, 3, 4), keepdim=True) + 1e-8)
     assert torch.allclose(weight.pow(2).sum((2, 3, 4)), torch.ones(3, conv.out_ch), atol=1e-4)
     ref = torch.cat([torch.nn.functional.conv2d(x[b:b + 1], weight[b], padding=1) for b in range(3)])
     torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-5)
+    # the batched path (activations modulated) equals the per-sample weights of the equations, also when upsampling
+    for c in (G.convs[0].conv, G.convs[1].conv):
+        xin = torch.randn(3, c.in_ch, 8, 8)
+        torch.testing.assert_close(c._modulate_activations(xin, c.modulation(w)),
+                                   c._per_sample_weights(xin, c.modulation(w)), rtol=1e-4, atol=1e-5)
 
 
 def test_discriminator_and_losses_backprop():

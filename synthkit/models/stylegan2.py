@@ -114,7 +114,8 @@ PRESETS: dict[str, StyleGAN2Config] = {
     "ffhq256": StyleGAN2Config(image_size=256, channels=channel_table(256)),
     # Toyscapes 64x64 on 2 CPU cores: ~1/8 of the official widths, a short mapping network.
     "toyscapes64": StyleGAN2Config(image_size=64, style_dim=128, n_mlp=4, channels=(128, 128, 96, 64, 32),
-                                   batch_size=8, dataset_length=4000),
+                                   batch_size=8, dataset_length=4000,
+                                   r1_gamma=0.1),  # StyleGAN2-ADA's heuristic 0.0002 * 64**2 / batch 8
     "tiny_test": StyleGAN2Config(image_size=32, style_dim=16, n_mlp=2, channels=(16, 16, 8, 8), batch_size=2,
                                  dataset_length=16, d_reg_every=2, g_reg_every=2),
 }
@@ -232,12 +233,19 @@ class ModulatedConv2d(nn.Module):
             self.blur = Blur(blur_kernel, pad=((p + 1) // 2 + 1, p // 2 + 1), gain=4)
 
     def forward(self, x: Tensor, w: Tensor) -> Tensor:
-        B, _, H, W = x.shape
+        B = x.shape[0]
         s = self.modulation(w)  # [B, in]
+        if B == 1 or not self.demodulate:
+            return self._per_sample_weights(x, s)
+        return self._modulate_activations(x, s)
+
+    def _per_sample_weights(self, x: Tensor, s: Tensor) -> Tensor:
+        """The equations as written: each sample's own weights, one grouped conv (groups = batch)."""
+        B, _, H, W = x.shape
         weight = self.scale * self.weight * s.view(B, 1, -1, 1, 1)  # Eq. (1): w'_ijk = s_i w_ijk, [B, out, in, k, k]
         if self.demodulate:  # Eq. (3): w''_ijk = w'_ijk / sqrt(sum_ik w'_ijk^2 + eps)
             weight = weight * torch.rsqrt(weight.pow(2).sum(dim=(2, 3, 4), keepdim=True) + 1e-8)
-        x = x.reshape(1, B * self.in_ch, H, W)  # one grouped conv: sample b convolved with its own weights
+        x = x.reshape(1, B * self.in_ch, H, W)
         if self.upsample:
             weight = weight.transpose(1, 2).reshape(B * self.in_ch, self.out_ch, self.kernel, self.kernel)
             out = F.conv_transpose2d(x, weight, stride=2, groups=B)
@@ -245,6 +253,21 @@ class ModulatedConv2d(nn.Module):
         out = F.conv2d(x, weight.reshape(B * self.out_ch, self.in_ch, self.kernel, self.kernel),
                        padding=self.kernel // 2, groups=B)
         return out.reshape(B, self.out_ch, H, W)
+
+    def _modulate_activations(self, x: Tensor, s: Tensor) -> Tensor:
+        """The same result for a batch, cheaper: conv is linear, so scaling the weights' input channels by s equals
+        scaling the input activations by s, and demodulation is one factor per (sample, output channel):
+            conv(x; w * s) * d = conv(x * s; w) * d,   d_j = 1 / sqrt(sum_i s_i^2 sum_k w_ijk^2 + eps)
+        One ordinary conv with shared weights instead of a grouped conv with B weight copies (the official
+        ``fused_modconv=False`` path)."""
+        weight = self.scale * self.weight[0]  # [out, in, k, k]
+        demod = torch.rsqrt(s.pow(2) @ weight.pow(2).sum(dim=(2, 3)).t() + 1e-8)  # [B, out]
+        x = x * s[:, :, None, None]
+        if self.upsample:
+            out = self.blur(F.conv_transpose2d(x, weight.transpose(0, 1), stride=2))
+        else:
+            out = F.conv2d(x, weight, padding=self.kernel // 2)
+        return out * demod[:, :, None, None]
 
 
 class NoiseInjection(nn.Module):
