@@ -29,7 +29,7 @@ class Paper:
     task: str | None = "make_task"  # attribute of the model module that builds the training task
     notebook: str | None = None  # notebooks/<notebook>.ipynb
     demos: tuple[str, ...] = ()  # demos.<name> modules
-    status: Literal["bundled", "planned", "helper"] = "bundled"
+    status: Literal["bundled", "building", "planned", "helper"] = "bundled"  # building: code, no bundled model yet
 
     @property
     def pipeline_module(self) -> str:
@@ -60,7 +60,7 @@ PAPERS: dict[str, Paper] = {
         Paper("controllable3d", "Towards Unsupervised Learning of Generative Models for 3D Controllable Image "
               "Synthesis, Liao et al.", "1912.05237", "controllable3d", task=None, status="planned"),
         Paper("image2stylegan", "Image2StyleGAN++, Abdal et al. (on a StyleGAN2 generator)", "1911.11544",
-              "stylegan2", status="planned"),
+              "stylegan2", status="building"),
     )
 }
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Literal, Sequence
+from typing import Any, Callable, Literal, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -366,9 +366,11 @@ class StyleGAN2Generator(nn.Module, HubMixin):
 
     # ---- W+ -> image -----------------------------------------------------------------------------------------
     def synthesis(self, wplus: Tensor, noise: Sequence[Tensor] | NoiseMode = "random",
-                  return_features: bool = False) -> Tensor | tuple[Tensor, list[Tensor]]:
+                  return_features: bool = False,
+                  edit: Callable[[int, Tensor], Tensor] | None = None) -> Tensor | tuple[Tensor, list[Tensor]]:
         """W+ [B, n_latent, style_dim] -> image [B, 3, S, S]; ``return_features`` also gives each resolution's
-        feature map (4x4 .. SxS: what activation blending edits)."""
+        feature map (index 0 = 4x4 .. SxS). ``edit(i, x)`` may replace the feature map of resolution i before it
+        goes on (Image2StyleGAN++'s activation-tensor manipulation)."""
         cfg = self.config
         if wplus.ndim != 3 or tuple(wplus.shape[1:]) != (cfg.n_latent, cfg.style_dim):
             raise ValueError(f"wplus must be [B, {cfg.n_latent}, {cfg.style_dim}], got {tuple(wplus.shape)}; "
@@ -378,11 +380,13 @@ class StyleGAN2Generator(nn.Module, HubMixin):
         if len(noise) != cfg.num_noise:
             raise ValueError(f"noise needs {cfg.num_noise} maps (sizes {self.noise_sizes()}), got {len(noise)}")
         x = self.conv4(self.const.expand(B, -1, -1, -1), wplus[:, 0], noise[0])  # [B, c_4, 4, 4]
+        x = edit(0, x) if edit is not None else x
         rgb = self.to_rgb4(x, wplus[:, 1])
         feats = [x]
         for i, to_rgb in enumerate(self.to_rgbs):
             x = self.convs[2 * i](x, wplus[:, 2 * i + 1], noise[2 * i + 1])  # up-conv: [B, c, 2h, 2w]
             x = self.convs[2 * i + 1](x, wplus[:, 2 * i + 2], noise[2 * i + 2])
+            x = edit(i + 1, x) if edit is not None else x
             rgb = to_rgb(x, wplus[:, 2 * i + 3], rgb)  # skip: upsampled previous RGB + this resolution's
             feats.append(x)
         return (rgb, feats) if return_features else rgb
