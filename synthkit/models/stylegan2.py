@@ -233,10 +233,9 @@ class ModulatedConv2d(nn.Module):
             self.blur = Blur(blur_kernel, pad=((p + 1) // 2 + 1, p // 2 + 1), gain=4)
 
     def forward(self, x: Tensor, w: Tensor) -> Tensor:
-        B = x.shape[0]
         s = self.modulation(w)  # [B, in]
-        if B == 1 or not self.demodulate:
-            return self._per_sample_weights(x, s)
+        # Run the equivalent form (below): one shared-weight conv. For a frozen G (embedding) autograd then needs
+        # no gradient of the conv weights at all, only of the activations; _per_sample_weights is the reference.
         return self._modulate_activations(x, s)
 
     def _per_sample_weights(self, x: Tensor, s: Tensor) -> Tensor:
@@ -261,13 +260,15 @@ class ModulatedConv2d(nn.Module):
         One ordinary conv with shared weights instead of a grouped conv with B weight copies (the official
         ``fused_modconv=False`` path)."""
         weight = self.scale * self.weight[0]  # [out, in, k, k]
-        demod = torch.rsqrt(s.pow(2) @ weight.pow(2).sum(dim=(2, 3)).t() + 1e-8)  # [B, out]
         x = x * s[:, :, None, None]
         if self.upsample:
-            out = self.blur(F.conv_transpose2d(x, weight.transpose(0, 1), stride=2))
+            out = F.conv_transpose2d(x, weight.transpose(0, 1), stride=2)
         else:
             out = F.conv2d(x, weight, padding=self.kernel // 2)
-        return out * demod[:, :, None, None]
+        if self.demodulate:
+            demod = torch.rsqrt(s.pow(2) @ weight.pow(2).sum(dim=(2, 3)).t() + 1e-8)  # [B, out]
+            out = out * demod[:, :, None, None]
+        return self.blur(out) if self.upsample else out  # the blur is linear: demodulating before it is the same
 
 
 class NoiseInjection(nn.Module):
