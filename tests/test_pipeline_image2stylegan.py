@@ -56,6 +56,8 @@ def test_joint_schedule_and_the_row_mask(pipe, target):
     start = pipe.mean_w()[:, None].repeat(1, 8, 1)
     rows = pipe.embed(x, steps_w=10, steps_noise=0, w_rows=[0, 1, 2])
     assert torch.equal(rows.wplus[:, 3:], start[:, 3:]) and not torch.equal(rows.wplus[:, :3], start[:, :3])
+    w_space = pipe.embed(x, steps_w=10, steps_noise=0, space="w")
+    assert torch.equal(w_space.wplus, w_space.wplus[:, :1].expand_as(w_space.wplus))  # one w for every layer
     with pytest.raises(ValueError, match="'sequential' or 'joint'"):
         pipe.embed(x, schedule="alternating")
     with pytest.raises(ValueError, match="not both 0"):

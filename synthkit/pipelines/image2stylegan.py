@@ -192,6 +192,7 @@ class Image2StyleGANPipeline:
         lambda_perceptual: float = 1.0,
         lambda_style: float = 0.0,
         w_rows: Sequence[int] | None = None,
+        space: Literal["w+", "w"] = "w+",
         init_wplus: Tensor | None = None,
         init_noise: Sequence[Tensor] | None = None,
         callback: Callable[[str, int, dict[str, float], Tensor], bool | None] | None = None,
@@ -201,7 +202,8 @@ class Image2StyleGANPipeline:
         """Embed ``image`` (x) with the masked loss (module docstring) and the chosen schedule.
 
         Masks default to all ones (M_m, M_p) and off (M_s). ``w_rows``: only these rows of W+ move (the others
-        stay at their start). ``callback(stage, step, losses, image_tensor)`` every ``callback_every`` steps;
+        stay at their start). ``space="w"``: one w shared by every layer (Image2StyleGAN's baseline: less exact,
+        more editable). ``callback(stage, step, losses, image_tensor)`` every ``callback_every`` steps;
         returning True stops the embedding there (the result so far is returned, with a note).
         """
         if schedule not in ("sequential", "joint"):
@@ -232,7 +234,9 @@ class Image2StyleGANPipeline:
 
         start = init_wplus.detach().clone().to(dev) if init_wplus is not None else \
             self.mean_w()[:, None].repeat(1, G.config.n_latent, 1)
-        wplus = start.clone().requires_grad_(True)
+        if space not in ("w+", "w"):
+            raise ValueError(f"space must be 'w+' or 'w', got {space!r}")
+        wplus = (start[:, :1] if space == "w" else start).clone().requires_grad_(True)
         row_mask = None
         if w_rows is not None:
             row_mask = torch.zeros(1, G.config.n_latent, 1, device=dev)
@@ -241,7 +245,8 @@ class Image2StyleGANPipeline:
                  (init_noise if init_noise is not None else G.noise_maps("const", 1))]
 
         def current_wplus() -> Tensor:
-            return wplus if row_mask is None else start + row_mask * (wplus - start)
+            full = wplus.expand(-1, G.config.n_latent, -1) if space == "w" else wplus
+            return full if row_mask is None else start + row_mask * (full - start)
 
         stages: list[tuple[str, int, list[dict], bool]]
         if schedule == "sequential":
