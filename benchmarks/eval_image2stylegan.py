@@ -57,6 +57,8 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=str(RESULTS))
     p.add_argument("--stem", default="image2stylegan")
+    p.add_argument("--card", default=None, help="also write this model folder's README.md (needs --run, --command)")
+    p.add_argument("--command", default=None, help="the exact training command, for the card")
     args = p.parse_args()
     torch.manual_seed(args.seed)
 
@@ -165,6 +167,43 @@ def main() -> None:
     from _timing import write_results  # benchmarks/_timing.py
 
     write_results(args.out, args.stem, "\n".join(lines), payload)
+    if args.card:
+        write_card(args, payload, G)
+
+
+def write_card(args, r: dict, G) -> None:
+    from synthkit.hub import write_model_card
+
+    state = json.loads((Path(args.run) / "checkpoint" / "state.json").read_text())
+    prov = (f"offline Toyscapes backbone {str(r['fid_provenance']['weights_sha256'])[:12]}, {args.n_fid} generated vs "
+            f"{args.n_fid} held-out test images; not comparable to any paper")
+    emb = f"{args.n_embed} held-out images, {args.steps_w} W+ + {args.steps_noise} noise steps"
+    rec = r["reconstruction_psnr"]
+    inp = r["inpainting"]
+    metrics = {
+        "FID (offline backbone)": {"value": round(r["fid"], 1), "provenance": prov},
+        "KID x1e3 (offline backbone)": {"value": round(1e3 * r["kid"], 1), "provenance": prov},
+        **{f"reconstruction PSNR dB, {k}": {"value": round(statistics.mean(v), 2), "provenance": emb}
+           for k, v in rec.items()},
+        "ground-truth inversion PSNR dB": {"value": round(statistics.mean(r["ground_truth"]["psnr"]), 2),
+                                           "provenance": emb + ", images generated from known W+ and noise"},
+        **{f"inpainting PSNR dB in the hole, {k}": {"value": round(statistics.mean(v), 2),
+                                                     "provenance": emb + ", centred half-size hole"}
+           for k, v in inp["psnr_in_hole"].items()},
+    }
+    cfg = G.config
+    write_model_card(
+        args.card, model_name="stylegan2-toyscapes64",
+        description=f"StyleGAN2 (Karras et al. 2020) trained on Toyscapes {cfg.image_size}x{cfg.image_size} "
+                    f"(style_dim {cfg.style_dim}, {cfg.n_mlp} mapping layers, widths {list(cfg.channels)}): the "
+                    "generator the Image2StyleGAN++ embeddings run on. Exported weights are the generator EMA. Use it "
+                    "with `synthkit.pipelines.image2stylegan.load_image2stylegan()`.",
+        paper="image2stylegan", paper_url="https://arxiv.org/abs/1911.11544", synthkit_class="StyleGAN2Generator",
+        datasets=["toyscapes"], training_command=args.command, steps=int(state["step"]),
+        wall_time=f"{state['wall_time'] / 60:.1f} min", hardware="2 shared CPU cores (1 thread)",
+        metrics=metrics,
+        notes="Figures from `python benchmarks/eval_image2stylegan.py` (benchmarks/results/image2stylegan.md). "
+              "A teaching model: small and short-trained, its samples are blurry Toyscapes-like scenes.")
 
 
 if __name__ == "__main__":
