@@ -31,6 +31,7 @@ TABS: list[tuple[str, str]] = [
     ("Layout to image (BachGAN)", "demos.layout_to_image"),
     ("Style morphing (SMIS)", "demos.style_morphing"),
     ("Semantic inpainting (Semantic Pyramid)", "demos.semantic_inpainting"),
+    ("Embed and edit (Image2StyleGAN++)", "demos.embed_and_edit"),
 ]
 
 TITLE = "synthkit: CVPR 2020 image synthesis, hands on"

@@ -60,7 +60,7 @@ PAPERS: dict[str, Paper] = {
         Paper("controllable3d", "Towards Unsupervised Learning of Generative Models for 3D Controllable Image "
               "Synthesis, Liao et al.", "1912.05237", "controllable3d", task=None, status="planned"),
         Paper("image2stylegan", "Image2StyleGAN++, Abdal et al. (on a StyleGAN2 generator)", "1911.11544",
-              "stylegan2", status="building"),
+              "stylegan2", notebook="05_image2stylegan", demos=("embed_and_edit",)),
     )
 }
 

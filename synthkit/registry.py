@@ -153,3 +153,12 @@ register(
     description="Semantic Pyramid generator on the offline backbone's levels (conv1..fc8), Toyscapes 64x64, 3000 CPU steps "
     "(toyscapes64 recipe: alpha_l, capped diversity, z to every block)",
 )
+
+register(
+    "stylegan2-toyscapes64",
+    paper="image2stylegan",
+    folder="stylegan2-toyscapes64",
+    sha256="1c609d5d766378d9852b214822bea1da7bdeeb10d662c3d2bfaa2d805fca680a",
+    description="StyleGAN2 (pure PyTorch) on Toyscapes 64x64, 3000 CPU steps (G EMA): the generator the "
+    "Image2StyleGAN++ embeddings run on",
+)

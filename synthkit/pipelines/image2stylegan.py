@@ -86,7 +86,7 @@ class Image2StyleGANPipeline:
             from synthkit.backbones import load_backbone
 
             backbone = load_backbone(backbone)
-        self.backbone = backbone.eval().requires_grad_(False) if backbone is not None else None
+        self.backbone = backbone.eval().requires_grad_(False).to(G.const.device) if backbone is not None else None
         names = tuple(getattr(self.backbone, "layer_names", ()) or ())
         if self.backbone is None:
             self.layers: tuple[str, ...] = ()

@@ -1,0 +1,288 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/YOUR-ORG/synthkit/blob/main/notebooks/05_image2stylegan.ipynb)
+#
+# # 05 · Image2StyleGAN++: embedding images into StyleGAN2, and editing them there
+#
+# Abdal, Qin, Wonka, *Image2StyleGAN++: How to Edit the Embedded Images?*, CVPR 2020 (arXiv 1911.11544), on the
+# StyleGAN2 generator (Karras et al., CVPR 2020).
+#
+# A GAN maps a latent code to an image. *Embedding* goes back: given a photo, find the code whose image is the
+# photo. Image2StyleGAN showed that StyleGAN's extended space **W+** (one style vector per layer) reconstructs far
+# better than W (one vector for all layers); Image2StyleGAN++ adds the per-layer **noise maps**, **masks** in the
+# loss, and edits of the **activations**. In this notebook:
+#
+# 1. StyleGAN2's synthesis path: where w, W+ and the noise enter;
+# 2. the **noise-map inspector**: zero one resolution's noise and look;
+# 3. **embedding**: W+ only, W+ then noise (the paper's sequential schedule), and both at once;
+# 4. the **masked loss**, one mechanism for every application, drawn as masks;
+# 5. the applications: inpainting, crossover, local style transfer, scribble edit, activation blending;
+# 6. the PSNR table, exercises with checkable answers, and the switch to FFHQ weights on Colab.
+#
+# The generator is synthkit's small StyleGAN2 trained on 64×64 Toyscapes on a CPU, and the perceptual loss uses the
+# offline Toyscapes backbone instead of VGG-16: the mechanics are the paper's, the numbers are not comparable.
+
+# %%
+# Setup. Installs synthkit only where it is missing (Colab, a fresh environment).
+try:
+    import synthkit
+except ImportError:
+    print("synthkit is not installed here: installing synthkit 0.1.0 ...")
+    # %pip install -q "synthkit[notebooks,train] @ git+https://github.com/YOUR-ORG/synthkit@v0.1.0"
+    import importlib
+
+    importlib.invalidate_caches()
+    import synthkit
+
+import os
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+FAST = os.environ.get("SYNTHKIT_FAST") == "1"  # set by the tests: fewer steps, same code
+from synthkit.viz import save_fig, to_uint8
+
+if FAST:
+    torch.set_num_threads(1)
+STEPS_W, STEPS_NOISE = (40, 30) if FAST else (300, 200)
+
+
+def show_row(images, titles, name=None, size=2.0):
+    """A row of images (uint8 [H, W, 3] or [-1, 1] tensors) with titles; saved as `name` if given."""
+    fig, axes = plt.subplots(1, len(images), figsize=(size * len(images), size + 0.4))
+    for ax, im, title in zip(np.atleast_1d(axes), images, titles):
+        im = im if isinstance(im, np.ndarray) else to_uint8(im.reshape(-1, *im.shape[-3:])[0].clamp(-1, 1))
+        ax.imshow(im, interpolation="nearest", cmap=None if im.ndim == 3 else "gray")
+        ax.set_title(title, fontsize=9)
+        ax.axis("off")
+    if name:
+        save_fig(fig, name)
+    plt.show()
+    return fig
+
+
+print("synthkit", synthkit.__version__, "| torch", torch.__version__, "| fast mode" if FAST else "| full mode")
+
+# %% [markdown]
+# ## 1. The synthesis path
+#
+# `z ~ N(0, I)` goes through the **mapping network** (pixel norm, then a few equalized-lr linear layers) to
+# `w`. The synthesis network starts from a learned 4×4 constant; at every resolution one *up-conv* and one conv,
+# each **modulated** by its own style `s = A(w)` (Eq. 1: scale the weights' input channels by `s`; Eq. 3: divide
+# each output filter by its norm, *demodulation*), then **noise**: `x + B · n` with one noise map `n` per layer. A
+# 1×1 *tRGB* per resolution adds to the upsampled RGB of the previous one (the skip generator).
+#
+# So a 64×64 generator has 10 style inputs (W+ is `[10, style_dim]`: one row per modulated conv and tRGB) and 9 noise
+# maps (4², 8², 8², ... 64²). A single `w` repeated 10 times is a point of W; any 10 rows are a point of W+.
+
+# %%
+from synthkit.pipelines.image2stylegan import load_image2stylegan
+
+pipe = load_image2stylegan()  # the bundled "stylegan2-toyscapes64" and the offline backbone
+G = pipe.G
+cfg = G.config
+print(f"{cfg.image_size}x{cfg.image_size}: W+ has {cfg.n_latent} rows of {cfg.style_dim}, {cfg.num_noise} noise maps",
+      [f"{r}²" for r in G.noise_sizes()])
+with torch.no_grad():
+    z = torch.randn(6, cfg.style_dim, generator=torch.Generator().manual_seed(0))
+    samples = G(z, noise="const").clamp(-1, 1)
+show_row(list(samples), [f"z #{i}" for i in range(6)], "01_samples")
+
+# %%
+# Where the style rows go: each row of W+ drives one layer. Swap the rows of two samples from row k on.
+with torch.no_grad():
+    w = G.map(z[:2])[:, None].repeat(1, cfg.n_latent, 1)  # [2, n_latent, style_dim]
+    rows = []
+    for k in (0, 2, 4, 6, 8, cfg.n_latent):
+        mixed = torch.cat([w[:1, :k], w[1:, k:]], 1)  # rows < k from sample 0, the rest from sample 1
+        rows.append(G.synthesis(mixed, "const").clamp(-1, 1))
+show_row(rows, [f"rows < {k} from A" for k in (0, 2, 4, 6, 8, cfg.n_latent)], "02_style_mixing_rows")
+
+# %% [markdown]
+# Early rows (4×4, 8×8) carry the layout, late rows the colours and texture: that is why W+ can fit images that no
+# single `w` makes, and why editing W+ rows one resolution at a time is meaningful.
+#
+# ## 2. The noise-map inspector
+#
+# The noise adds per-pixel detail. Zero the noise of one resolution and see what changes.
+
+# %%
+with torch.no_grad():
+    w0 = G.map(z[2:3])[:, None].repeat(1, cfg.n_latent, 1)
+    base_noise = G.noise_maps("const", 1)
+    ref = G.synthesis(w0, base_noise).clamp(-1, 1)
+    panels, titles = [ref], ["all noise"]
+    for res in sorted(set(G.noise_sizes())):
+        noise = [torch.zeros_like(n) if n.shape[-1] == res else n for n in base_noise]
+        out = G.synthesis(w0, noise).clamp(-1, 1)
+        panels.append(((out - ref).abs().mean(1) * 4).clamp(0, 1)[0].numpy())  # where it changed
+        titles.append(f"|change|, no {res}² noise")
+show_row(panels, titles, "03_noise_inspector")
+strengths = [round(float(c.noise.weight), 3) for c in (G.conv4, *G.convs)]
+print("learned noise strength per layer:", strengths)
+
+# %% [markdown]
+# ## 3. Embedding: W+ first, then the noise
+#
+# Embedding optimises the inputs, never the weights. The loss compares the generated image with the target:
+# MSE plus a perceptual term (backbone features). The paper's schedule is **sequential**: first W+ (from the mean
+# w, noise frozen), then the noise maps (W+ frozen, MSE only, a much larger learning rate). Optimising both from the
+# start (**joint**, what many projectors do) lets the noise explain the image before W+ has found the layout.
+
+# %%
+from synthkit.data.toyscapes import ToyscapesDataset
+from synthkit.metrics.reconstruction import psnr
+
+test = ToyscapesDataset(size=cfg.image_size, length=8, split="test", seed=0)  # held-out scenes
+x = test[1]["image"][None]
+runs = {
+    "W+ only": pipe.embed(x, steps_w=STEPS_W, steps_noise=0),
+    "W+ then noise": pipe.embed(x, steps_w=STEPS_W, steps_noise=STEPS_NOISE),
+    "joint": pipe.embed(x, steps_w=STEPS_W, steps_noise=STEPS_NOISE, schedule="joint"),
+    "one w, then noise": pipe.embed(x, steps_w=STEPS_W, steps_noise=STEPS_NOISE, space="w"),
+}
+show_row([x] + [r.image for r in runs.values()],
+         ["target"] + [f"{k}\n{r.psnr:.1f} dB" for k, r in runs.items()], "04_embeddings")
+fig, ax = plt.subplots(figsize=(6, 3))
+for name, r in runs.items():
+    ax.plot([h["mse"] for h in r.history], label=name)
+ax.set_yscale("log")
+ax.set_xlabel("step")
+ax.set_ylabel("MSE term")
+ax.legend(fontsize=8)
+save_fig(fig, "05_loss_curves")
+plt.show()
+
+# %% [markdown]
+# What the noise buys, and what it costs: the noise maps reconstruct detail W+ cannot, but that detail is glued to
+# pixel positions. Edit W+ after embedding (below: move it towards the mean w) and the noise no longer fits.
+
+# %%
+emb = runs["W+ then noise"]
+with torch.no_grad():
+    w_mean = pipe.mean_w()[:, None]
+    edited = []
+    for t in (0.0, 0.3, 0.6):
+        w_t = emb.wplus + t * (w_mean - emb.wplus)
+        edited.append(G.synthesis(w_t, emb.noise).clamp(-1, 1))
+        edited.append(G.synthesis(w_t, "const").clamp(-1, 1))
+show_row(edited, [f"{t:.1f} to mean, {n}" for t in (0.0, 0.3, 0.6) for n in ("fitted noise", "stored noise")],
+         "06_edit_with_and_without_noise")
+
+# %% [markdown]
+# ## 4. One masked loss for every application
+#
+# $$L = \lambda_s L_{style}(M_s \odot G, M_s \odot y) + \lambda_{mse}\|M_m \odot (G - x)\|^2
+#       + \lambda_{mse2}\|(1 - M_m) \odot (G - y)\|^2 + \lambda_p L_{percept}(M_p \odot G, M_p \odot x)$$
+#
+# `x` is the image to match, `y` a second image. The applications only choose `x`, `y` and the masks (blurred so the
+# seams do not show):
+
+# %%
+from synthkit.pipelines.image2stylegan import gaussian_blur
+
+S = cfg.image_size
+square = torch.zeros(1, 1, S, S)
+square[..., S // 4: 3 * S // 4, S // 4: 3 * S // 4] = 1
+left = torch.zeros(1, 1, S, S)
+left[..., :, : S // 2] = 1
+masks = {
+    "inpaint: M_m = known": (1 - square)[0, 0].numpy(),
+    "crossover: M_m (x inside)": gaussian_blur(left, 2.0)[0, 0].numpy(),
+    "style: M_s (style of y)": gaussian_blur(square, 2.0)[0, 0].numpy(),
+    "style: M_m = M_p (content)": (1 - gaussian_blur(square, 2.0))[0, 0].numpy(),
+}
+show_row(list(masks.values()), list(masks), "07_masks")
+
+# %% [markdown]
+# ## 5. The applications
+
+# %%
+a, b = test[1]["image"][None], test[4]["image"][None]
+hole = square[0, 0].numpy()
+results = {
+    "inpaint": pipe.inpaint(a, hole, steps_w=STEPS_W, steps_noise=STEPS_NOISE),
+    "crossover (a left)": pipe.crossover(a, b, left[0, 0].numpy(), steps_w=STEPS_W, steps_noise=STEPS_NOISE),
+    "style of b inside": pipe.local_style_transfer(a, b, hole, steps_w=STEPS_W, steps_noise=0),
+}
+scribbled = a.clone()
+scribbled[..., 8:20, 8:40] = torch.tensor([0.9, 0.1, 0.1]).view(1, 3, 1, 1)  # a red stroke
+stroke = torch.zeros(S, S)
+stroke[8:20, 8:40] = 1
+results["scribble edit"] = pipe.scribble_edit(a, scribbled, stroke.numpy(), steps_w=STEPS_W, steps_noise=0)
+emb_a, emb_b = runs["W+ then noise"], pipe.embed(b, steps_w=STEPS_W, steps_noise=STEPS_NOISE)
+results["activation blend 16²"] = pipe.activation_blend(emb_a, emb_b, left[0, 0].numpy(), resolution=16)
+show_row([a, b, scribbled] + [r.image for r in results.values()],
+         ["a", "b", "a + scribble"] + list(results), "08_applications")
+
+# %% [markdown]
+# Scrub through the activation blend at every resolution: blending at 4² or 8² mixes *layouts*, at 32² or 64² only
+# textures.
+
+# %%
+from synthkit.widgets import image_scrubber
+
+blends = [pipe.activation_blend(emb_a, emb_b, left[0, 0].numpy(), resolution=r).image
+          for r in (4, 8, 16, 32, 64)]
+image_scrubber(blends, description="resolution", labels=["4²", "8²", "16²", "32²", "64²"], width=256)
+
+# %% [markdown]
+# ## 6. The PSNR table
+#
+# `python benchmarks/eval_image2stylegan.py` measures these over held-out images, plus ground-truth inversion
+# (images generated from known W+ and noise), and inpainting against a mean fill and a W-only embedding; its table is
+# in `benchmarks/results/image2stylegan.md`. The paper reports about 20 dB for W+ alone and 45 dB with noise at
+# 1024² on FFHQ with StyleGAN v1; our 64² Toyscapes model is far smaller, so compare the *order*, not the values.
+
+# %%
+for name, r in runs.items():
+    print(f"{name:>20}: {r.psnr:5.2f} dB")
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. **The mean w.** `pipe.mean_w()` averages 10 000 mapped `z`. Check that the image of the mean w is closer (in MSE)
+#    to the average of many generated images than a random sample is. *Answer check below.*
+# 2. **Row budget.** Embed with `w_rows=range(4)` (only the first four rows move). Which gets worse: layout or
+#    colours? Compare with `w_rows=range(4, cfg.n_latent)`.
+# 3. **Noise learning rate.** The ports use lr 5 for the noise; try 0.05 and 50. Which one overfits the noise
+#    (look at the noise inspector on the result)?
+
+# %%
+with torch.no_grad():
+    many = G(torch.randn(256, cfg.style_dim, generator=torch.Generator().manual_seed(1)), noise="const").clamp(-1, 1)
+    avg = many.mean(0, keepdim=True)
+    at_mean = G.synthesis(pipe.mean_w()[:, None].repeat(1, cfg.n_latent, 1), "const").clamp(-1, 1)
+    mse_mean = float((at_mean - avg).pow(2).mean())
+    mse_rand = float((many[:16] - avg).pow(2).mean())
+print(f"MSE to the average image: mean w {mse_mean:.4f}, random samples {mse_rand:.4f}")
+assert mse_mean < mse_rand, "exercise 1: the mean w should look like the average image"
+
+# %% [markdown]
+# ## On Colab: FFHQ weights
+#
+# The same code runs on a real StyleGAN2. Convert a rosinality-format FFHQ checkpoint (several Hub repositories
+# publish `stylegan2-ffhq-config-f.pt`; check its sha256 against its repository's) and use the paper's VGG-16
+# layers. Its licence carries over: NVIDIA's non-commercial StyleGAN2 licence and FFHQ's CC BY-NC-SA 4.0.
+#
+# ```python
+# # !synthkit convert stylegan2 ORG/NAME/stylegan2-ffhq-config-f.pt --sha256 <sha256> --out stylegan2-ffhq1024
+# from synthkit.pipelines.image2stylegan import load_image2stylegan
+# pipe = load_image2stylegan("stylegan2-ffhq1024", backbone="vgg16", device="cuda")
+# res = pipe.reconstruct("face.png", steps_w=5000, steps_noise=1000)   # the port's iterations
+# ```
