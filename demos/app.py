@@ -27,11 +27,11 @@ log = logging.getLogger("synthkit.demos")
 
 # (tab title, module). Later applications are appended here by their authors.
 TABS: list[tuple[str, str]] = [
-    ("Toyscapes explorer", "demos.toyscapes_explorer"),
-    ("Layout to image (BachGAN)", "demos.layout_to_image"),
-    ("Style morphing (SMIS)", "demos.style_morphing"),
-    ("Semantic inpainting (Semantic Pyramid)", "demos.semantic_inpainting"),
-    ("Embed and edit (Image2StyleGAN++)", "demos.embed_and_edit"),
+    ("Toyscapes", "demos.toyscapes_explorer"),
+    ("Layout (BachGAN)", "demos.layout_to_image"),
+    ("Morphing (SMIS)", "demos.style_morphing"),
+    ("Inpainting (Pyramid)", "demos.semantic_inpainting"),
+    ("Embed & edit (I2S++)", "demos.embed_and_edit"),
 ]
 
 TITLE = "synthkit: CVPR 2020 image synthesis, hands on"

@@ -207,7 +207,7 @@ def build_tab() -> None:
     with gr.Row():
         with gr.Column():
             example = gr.Dropdown(examples, value=examples[0], label="Example", elem_id="embed-example")
-            editor = gr.ImageEditor(value=example_editor(examples[0]), label="Image (paint with the Brush)",
+            editor = gr.ImageEditor(value=example_editor(examples[0]), label="Image (paint here)",
                                     type="numpy", elem_id="embed-editor", height=DISPLAY_SIZE + 120,
                                     brush=gr.Brush(colors=["#ff00c8", "#ffffff", "#000000", "#2060ff", "#30b030"]))
             operation = gr.Radio(list(OPERATIONS), value="Reconstruct", label="Operation", elem_id="embed-operation")

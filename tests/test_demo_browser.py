@@ -43,7 +43,7 @@ def test_toyscapes_tab_renders_a_new_sample(app_url, browser_page, artifacts_dir
     page.wait_for_selector("#toyscapes-image img", timeout=60_000)
     assert "synthkit" in page.title()
 
-    tab = page.locator("button[role=tab]", has_text="Toyscapes explorer")
+    tab = page.locator("button[role=tab]", has_text="Toyscapes")
     tab.click()
     image_sel, labels_sel = "#toyscapes-image", "#toyscapes-labels"
     page.wait_for_selector(f"{image_sel} img")
@@ -92,4 +92,79 @@ def test_bad_seed_shows_our_message_not_a_bare_error(app_url, browser_page, arti
     assert "got -5" in toast.inner_text()
     page.wait_for_timeout(500)  # the toast slides in; let it settle for the screenshot
     page.screenshot(path=str(artifacts_dir / "demo_toyscapes_error.png"), full_page=False)
+    assert errors == [], f"JavaScript errors on the page: {errors}"
+
+
+def test_every_tab_title_is_visible_on_a_laptop_screen(app_url, browser_page):
+    """Gradio hides tabs that do not fit behind a "More tabs" menu; at 1280 px none may be hidden there."""
+    from demos.app import TABS
+
+    page = browser_page.page
+    page.goto(app_url)
+    page.wait_for_selector("#toyscapes-image img", timeout=60_000)
+    visible = page.locator("[role=tablist] button[role=tab]").all_inner_texts()
+    assert visible == [title for title, _ in TABS], f"tabs shown in the bar: {visible}"
+    hidden = page.locator(".overflow-dropdown button").all_inner_texts()
+    assert hidden == [], f"tabs hidden behind 'More tabs': {hidden}"
+
+
+def _embed_threads() -> list:
+    import threading
+
+    return [t for t in threading.enumerate() if t.name == "embed" and t.is_alive()]
+
+
+def _open_embed_tab(page, app_url: str) -> None:
+    page.goto(app_url)
+    page.wait_for_selector("#toyscapes-image img", timeout=60_000)
+    page.locator("button[role=tab]", has_text="Embed & edit").click()
+    page.wait_for_selector("#embed-run", state="visible")
+
+
+def _set_number(page, label: str, value: int) -> None:
+    box = page.get_by_label(label, exact=True)
+    box.fill(str(value))
+    box.press("Tab")  # Gradio's Number commits on blur
+
+
+def test_embed_tab_streams_then_shows_the_reconstruction(app_url, browser_page, artifacts_dir):
+    page, errors = browser_page.page, browser_page.errors
+    _open_embed_tab(page, app_url)
+    _set_number(page, "W+ steps", 30)
+    _set_number(page, "noise steps", 20)
+    page.locator("#embed-run").click()
+    status = page.locator("#embed-status")
+    page.wait_for_function("() => document.querySelector('#embed-status')?.innerText.includes('Done')",
+                           timeout=120_000)
+    text = status.inner_text()
+    assert "PSNR" in text and "dB" in text, text
+    src = page.evaluate(IMAGE_SRC_JS, "#embed-result")
+    assert src, "no result image shown"
+    shown = _fetch_png(page, src)
+    assert shown.shape[0] >= 128 and shown.std() > 5, "the result is blank"
+    page.screenshot(path=str(artifacts_dir / "demo_embed.png"), full_page=True)
+    assert errors == [], f"JavaScript errors on the page: {errors}"
+
+
+def test_embed_stop_button_stops_the_server_side_embedding(app_url, browser_page, artifacts_dir):
+    page, errors = browser_page.page, browser_page.errors
+    _open_embed_tab(page, app_url)
+    assert _embed_threads() == [], "an embedding from an earlier test is still running"
+    _set_number(page, "W+ steps", 5000)
+    _set_number(page, "noise steps", 0)
+    page.locator("#embed-run").click()
+    page.wait_for_function("() => document.querySelector('#embed-status')?.innerText.includes('Embedding')",
+                           timeout=60_000)
+    assert len(_embed_threads()) == 1, "the embedding runs in the server's 'embed' worker thread"
+    page.locator("#embed-stop").click()
+    deadline = page.evaluate("() => Date.now()") + 20_000
+    while _embed_threads() and page.evaluate("() => Date.now()") < deadline:
+        page.wait_for_timeout(100)
+    assert _embed_threads() == [], "Stop in the page did not stop the embedding on the server"
+    # the app is usable again: a short run after the stop completes
+    _set_number(page, "W+ steps", 10)
+    page.locator("#embed-run").click()
+    page.wait_for_function("() => document.querySelector('#embed-status')?.innerText.includes('Done')",
+                           timeout=120_000)
+    page.screenshot(path=str(artifacts_dir / "demo_embed_after_stop.png"), full_page=True)
     assert errors == [], f"JavaScript errors on the page: {errors}"

@@ -268,7 +268,7 @@ def test_standalone_demo_builds_with_named_endpoints(pipe):
 def test_app_has_the_tab():
     from demos import app as full
 
-    assert ("Semantic inpainting (Semantic Pyramid)", "demos.semantic_inpainting") in full.TABS
+    assert ("Inpainting (Pyramid)", "demos.semantic_inpainting") in full.TABS
 
 
 def test_the_bundled_model_serves_the_app(monkeypatch):

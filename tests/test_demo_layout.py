@@ -144,7 +144,7 @@ def test_standalone_demo_builds_with_named_endpoints():
 def test_app_has_the_tab():
     from demos import app as full
 
-    assert ("Layout to image (BachGAN)", "demos.layout_to_image") in full.TABS
+    assert ("Layout (BachGAN)", "demos.layout_to_image") in full.TABS
 
 
 # ---------------------------------------------------------------------------------------------------------- level 2

@@ -289,7 +289,7 @@ def test_standalone_demo_events(app):
 def test_app_has_the_tab():
     from demos import app as full
 
-    assert ("Style morphing (SMIS)", "demos.style_morphing") in full.TABS
+    assert ("Morphing (SMIS)", "demos.style_morphing") in full.TABS
 
 
 # ---------------------------------------------------------------------------------------------------------- level 2
