@@ -56,7 +56,7 @@ def bench_size(Generator, size: int, rounds: int, seed: int) -> dict:
     style_dim, n_mlp, cm = (512, 8, 2) if size >= 256 else (256, 8, 1)
     official = Generator(size, style_dim, n_mlp, channel_multiplier=cm).eval()
     ours, _ = load_rosinality_generator(official.state_dict())
-    n_latent, n_noise = ours.config.n_latent, ours.config.num_noise
+    n_latent = ours.config.n_latent
     sizes = ours.noise_sizes()
     times = {"official embed": [], "synthkit embed": [], "official train": [], "synthkit train": []}
     worst_img = worst_grad = 0.0

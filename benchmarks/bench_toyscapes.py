@@ -69,7 +69,6 @@ def _loader_rate(size: int, n: int, workers: int = 2, batch_size: int = 32) -> t
     ds = ToyscapesDataset(size=size, length=n + batch_size, split="train", seed=0)
     dl = torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=workers, persistent_workers=False)
     c0 = _cpu_seconds()
-    t0 = time.perf_counter()
     it = iter(dl)
     first = next(it)  # worker start-up is not counted in the wall rate
     seen, t = 0, time.perf_counter()

@@ -256,12 +256,19 @@ for name, r in runs.items():
 # %% [markdown]
 # ## Exercises
 #
-# 1. **The mean w.** `pipe.mean_w()` averages 10 000 mapped `z`. Check that the image of the mean w is closer (in MSE)
-#    to the average of many generated images than a random sample is. *Answer check below.*
-# 2. **Row budget.** Embed with `w_rows=range(4)` (only the first four rows move). Which gets worse: layout or
-#    colours? Compare with `w_rows=range(4, cfg.n_latent)`.
-# 3. **Noise learning rate.** The ports use lr 5 for the noise; try 0.05 and 50. Which one overfits the noise
-#    (look at the noise inspector on the result)?
+# Each exercise ends with a `course.check_...` call that says **Right** or **Not yet**, and why. The checks recompute
+# the answer from the model in front of you, so they stay true if the bundled model is retrained. Solutions are in
+# the collapsed cells that start `if course.SOLUTIONS:` (expand one to read it; it runs only with
+# `SYNTHKIT_SOLUTIONS=1`, so running all cells never overwrites your answer).
+#
+# 1. **The mean w.** `pipe.mean_w()` averages 10 000 mapped `z`. Is the image of the mean w closer (in MSE) to the
+#    average of many generated images than a random sample is? Run the cell: the assert is the check.
+# 2. **The noise that matters.** (a) Write `zero_noise(noise, resolution)` returning a *new* list in which every map of
+#    side `resolution` is zeros and the others are unchanged. (b) Using it on the sequential embedding
+#    `runs["W+ then noise"]`, find the resolution whose noise, zeroed, costs the most PSNR.
+# 3. **Noise learning rate.** The ports use lr 5 for the noise stage. Of 0.05, 5 and 50, which one drives the noise
+#    maps furthest from the unit Gaussian they started as (the noise then *is* the image: overfitting)? Predict, then
+#    check (the check runs three short noise-only embeddings).
 
 # %%
 with torch.no_grad():
@@ -273,6 +280,39 @@ with torch.no_grad():
 print(f"MSE to the average image: mean w {mse_mean:.4f}, random samples {mse_rand:.4f}")
 assert mse_mean < mse_rand, "exercise 1: the mean w should look like the average image"
 
+# %%
+from synthkit import course
+
+
+def zero_noise(noise, resolution):
+    raise NotImplementedError("exercise 2a: your code here")
+
+
+answer_2b = None  # exercise 2b: a resolution, e.g. 16
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+if course.SOLUTIONS:
+    def zero_noise(noise, resolution):  # noqa: F811 - the solution replaces the stub above
+        return [torch.zeros_like(n) if n.shape[-1] == resolution else n for n in noise]
+
+    drops = course.noise_psnr_drops(pipe, runs["W+ then noise"], x)
+    answer_2b = max(drops, key=drops.get)
+
+# %%
+seq = runs["W+ then noise"]
+course.show(course.check_zero_noise(zero_noise, seq))
+course.show(course.check_noise_that_matters(answer_2b, pipe, seq, x))
+
+# %%
+answer_3 = None  # exercise 3: 0.05, 5 or 50
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+if course.SOLUTIONS:  # the largest steps move the maps furthest from N(0, 1)
+    answer_3 = 50
+
+# %%
+course.show(course.check_noise_lr(answer_3, pipe, x))
+
 # %% [markdown]
 # ## On Colab: FFHQ weights
 #
@@ -281,7 +321,7 @@ assert mse_mean < mse_rand, "exercise 1: the mean w should look like the average
 # layers. Its licence carries over: NVIDIA's non-commercial StyleGAN2 licence and FFHQ's CC BY-NC-SA 4.0.
 #
 # ```python
-# # !synthkit convert stylegan2 ORG/NAME/stylegan2-ffhq-config-f.pt --sha256 <sha256> --out stylegan2-ffhq1024
+# !synthkit convert stylegan2 ORG/NAME/stylegan2-ffhq-config-f.pt --sha256 <sha256> --out stylegan2-ffhq1024
 # from synthkit.pipelines.image2stylegan import load_image2stylegan
 # pipe = load_image2stylegan("stylegan2-ffhq1024", backbone="vgg16", device="cuda")
 # res = pipe.reconstruct("face.png", steps_w=5000, steps_noise=1000)   # the port's iterations

@@ -218,7 +218,6 @@ def _eval_tables(results: dict[int, dict], class_names: Sequence[str]) -> list[s
 def _model_card(model: ToyscapesBackbone, report: dict) -> str:
     c = report["config"]
     cfg = model.config
-    sizes = list(report["test"])
     lines = [
         "---",
         "library_name: synthkit",

@@ -54,7 +54,7 @@ def test_notebook_executes_in_fast_mode(path: Path, tmp_path):
     figures = ARTIFACTS / path.stem
     figures.mkdir(parents=True, exist_ok=True)
     env_before = dict(os.environ)
-    os.environ.update({"SYNTHKIT_FAST": "1", "SYNTHKIT_FIGURES": str(figures), "MPLBACKEND": "Agg"})
+    os.environ.update({"SYNTHKIT_FAST": "1", "SYNTHKIT_SOLUTIONS": "1", "SYNTHKIT_FIGURES": str(figures), "MPLBACKEND": "Agg"})
     try:
         client = NotebookClient(nb, timeout=600, kernel_name="python3",
                                 resources={"metadata": {"path": str(tmp_path)}})

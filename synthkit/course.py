@@ -1,0 +1,167 @@
+"""Checks for the notebooks' exercises: each says *right* or *not yet*, and why.
+
+A check never just compares with a typed answer: it recomputes the answer from the model in front of the student
+(so it stays true when a bundled model is retrained) and explains the evidence. The notebook tests run every check
+against its solution, so the checks cannot rot::
+
+    from synthkit import course
+    course.check_zero_noise(my_zero_noise, res)   # -> Verdict, shown as a green / orange line in Jupyter
+
+Solutions live in the notebooks, in collapsed cells that start ``if course.SOLUTIONS:``: they run only when
+``SYNTHKIT_SOLUTIONS=1`` (the notebook tests set it), so "Run all" never overwrites a student's own answer. With it
+set, :func:`show` also raises on a check that is not right, which is how the tests see a check that rotted.
+"""
+from __future__ import annotations
+
+import html
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+
+SOLUTIONS = os.environ.get("SYNTHKIT_SOLUTIONS") == "1"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of one exercise check; ``bool(verdict)`` is whether it is right."""
+
+    ok: bool
+    exercise: str
+    message: str
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def __str__(self) -> str:
+        return f"{'Right' if self.ok else 'Not yet'} ({self.exercise}): {self.message}"
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        colour = "#1b7f3b" if self.ok else "#b35900"
+        head = "Right" if self.ok else "Not yet"
+        return (f"<div style='border-left:4px solid {colour};padding:4px 10px'><b style='color:{colour}'>{head}</b>"
+                f" ({html.escape(self.exercise)}): {html.escape(self.message)}</div>")
+
+
+def verdict(ok: bool, exercise: str, right: str, not_yet: str) -> Verdict:
+    return Verdict(bool(ok), exercise, right if ok else not_yet)
+
+
+def show(v: Verdict) -> Verdict:
+    """Display a verdict in a notebook (or print it); with ``SYNTHKIT_SOLUTIONS=1`` a wrong one raises."""
+    try:
+        from IPython.display import display
+
+        display(v)
+    except ImportError:
+        print(v)
+    if os.environ.get("SYNTHKIT_SOLUTIONS") == "1" and not v.ok:
+        raise AssertionError(f"a solution fails its own check: {v}")
+    return v
+
+
+def _call(fn: Callable[..., Any], exercise: str, *args: Any) -> tuple[Any, Verdict | None]:
+    """Run the student's function; an exception becomes a 'not yet' naming it instead of a traceback."""
+    try:
+        return fn(*args), None
+    except Exception as exc:  # noqa: BLE001 - reported to the student
+        return None, Verdict(False, exercise, f"your function raised {type(exc).__name__}: {exc}")
+
+
+# --- notebook 05: Image2StyleGAN++ --------------------------------------------------------------------------------
+
+def reference_zero_noise(noise: Sequence[Tensor], resolution: int) -> list[Tensor]:
+    """The maps of ``noise`` with every map of side ``resolution`` replaced by zeros (inputs untouched)."""
+    return [torch.zeros_like(n) if n.shape[-1] == resolution else n for n in noise]
+
+
+def noise_psnr_drops(pipe: Any, res: Any, target: Any) -> dict[int, float]:
+    """PSNR loss (dB, against ``target``) of an embedding when one resolution's noise is zeroed, per resolution."""
+    from synthkit.metrics.reconstruction import psnr
+
+    target = pipe.prepare_image(target)[0].to(res.wplus.device)
+    with torch.no_grad():
+        base = psnr(pipe.G.synthesis(res.wplus, res.noise).clamp(-1, 1), target)
+        out = {}
+        for r in sorted({n.shape[-1] for n in res.noise}):
+            img = pipe.G.synthesis(res.wplus, reference_zero_noise(res.noise, r)).clamp(-1, 1)
+            out[r] = float(base - psnr(img, target))
+    return out
+
+
+def _restore(noise: Sequence[Tensor], originals: Sequence[Tensor]) -> None:
+    with torch.no_grad():
+        for n, o in zip(noise, originals):
+            n.copy_(o)
+
+
+def check_zero_noise(fn: Callable[[list[Tensor], int], list[Tensor]], res: Any) -> Verdict:
+    """Exercise 05.2a: ``fn(noise, resolution)`` zeroes that resolution's maps, keeps the others, copies nothing back."""
+    ex = "05 exercise 2a, zero one resolution's noise"
+    originals = [n.clone() for n in res.noise]
+    for r in sorted({n.shape[-1] for n in res.noise}):
+        got, err = _call(fn, ex, list(res.noise), r)
+        if err is not None:
+            _restore(res.noise, originals)
+            return err
+        want = reference_zero_noise(originals, r)
+        if not isinstance(got, (list, tuple)) or len(got) != len(want):
+            return Verdict(False, ex, f"return a list of {len(want)} maps, one per layer (got {type(got).__name__})")
+        for i, (g, w) in enumerate(zip(got, want)):
+            if not isinstance(g, Tensor) or g.shape != w.shape:
+                return Verdict(False, ex, f"map {i} should keep shape {tuple(w.shape)}")
+            if not torch.equal(g, w):
+                what = "be all zeros" if w.shape[-1] == r else "be left as it was"
+                return Verdict(False, ex, f"at resolution {r}, map {i} ({w.shape[-1]}²) should {what}")
+        if any(not torch.equal(a, b) for a, b in zip(res.noise, originals)):
+            _restore(res.noise, originals)
+            return Verdict(False, ex, "your function changed the embedding's own noise maps in place (restored "
+                           "now); build new ones, e.g. with torch.zeros_like")
+    return Verdict(True, ex, "each resolution's maps are zeroed and the others kept, without touching the input")
+
+
+def check_noise_that_matters(answer: Any, pipe: Any, res: Any, target: Any) -> Verdict:
+    """Exercise 05.2b: which noise resolution, zeroed, costs the reconstruction of ``target`` the most PSNR?"""
+    ex = "05 exercise 2b, the noise that matters"
+    drops = noise_psnr_drops(pipe, res, target)
+    best = max(drops, key=drops.get)
+    table = ", ".join(f"{r}²: -{d:.1f} dB" for r, d in drops.items())
+    try:
+        answer = int(answer)
+    except (TypeError, ValueError):
+        return Verdict(False, ex, f"answer with a resolution (one of {sorted(drops)}), got {answer!r}")
+    return verdict(answer == best, ex, f"zeroing {best}² costs the most ({table}): the embedding stored detail there",
+                   f"{answer}² is not the one; measure it with your function (PSNR drops: {table})")
+
+
+def noise_std_by_lr(pipe: Any, image: Any, lrs: Sequence[float] = (0.05, 5.0, 50.0), steps: int = 30,
+                    seed: int = 0) -> dict[float, float]:
+    """Std of the embedded noise maps after a noise-only stage at each learning rate (start: unit Gaussian)."""
+    out = {}
+    for lr in lrs:
+        torch.manual_seed(seed)
+        r = pipe.embed(image, steps_w=0, steps_noise=steps, lr_noise=lr, progress=False)
+        out[lr] = float(torch.cat([n.flatten() for n in r.noise]).std())
+    return out
+
+
+def check_noise_lr(answer: Any, pipe: Any, image: Any) -> Verdict:
+    """Exercise 05.3: which noise learning rate pushes the maps furthest from unit Gaussian noise (overfits)?"""
+    ex = "05 exercise 3, noise learning rate"
+    stds = noise_std_by_lr(pipe, image)
+    worst = max(stds, key=lambda lr: abs(stds[lr] - 1.0))
+    table = ", ".join(f"lr {lr:g}: std {s:.2f}" for lr, s in stds.items())
+    try:
+        answer = float(answer)
+    except (TypeError, ValueError):
+        return Verdict(False, ex, f"answer with a learning rate (one of {list(stds)}), got {answer!r}")
+    return verdict(answer == worst, ex,
+                   f"lr {worst:g} drives the noise furthest from N(0, 1) ({table}): the maps carry the image itself "
+                   "(NVIDIA's StyleGAN2 projector adds a noise regulariser against exactly this)",
+                   f"not lr {answer:g}; look at the maps' statistics ({table})")

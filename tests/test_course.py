@@ -1,0 +1,71 @@
+"""The exercise checks of synthkit.course: right answers pass, wrong ones get a 'not yet' that says why."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from synthkit import course
+
+
+@pytest.fixture(scope="module")
+def embedded():
+    from synthkit.data.toyscapes import ToyscapesDataset
+    from synthkit.models.stylegan2 import StyleGAN2Config, StyleGAN2Generator
+    from synthkit.pipelines.image2stylegan import Image2StyleGANPipeline
+
+    torch.manual_seed(0)
+    G = StyleGAN2Generator(StyleGAN2Config.from_preset("tiny_test")).eval()
+    with torch.no_grad():  # StyleGAN2 starts every noise strength at 0; a trained one has them non-zero
+        for name, p in G.named_parameters():
+            if name.endswith("noise.weight"):
+                p.fill_(0.5)
+    pipe = Image2StyleGANPipeline(G, backbone=None)
+    x = ToyscapesDataset(size=pipe.image_size, length=2, split="test", seed=0)[0]["image"][None]
+    return pipe, x, pipe.embed(x, steps_w=5, steps_noise=20)
+
+
+def test_verdict_reads_right_or_not_yet():
+    assert bool(course.verdict(True, "ex", "yes", "no")) and str(course.verdict(True, "ex", "y", "n")).startswith("Right")
+    v = course.verdict(False, "ex", "yes", "because")
+    assert not v and str(v) == "Not yet (ex): because" and "Not yet" in v._repr_html_()
+
+
+def test_show_raises_on_a_wrong_solution_only_in_solution_mode(monkeypatch):
+    wrong = course.Verdict(False, "ex", "why")
+    monkeypatch.delenv("SYNTHKIT_SOLUTIONS", raising=False)
+    assert course.show(wrong) is wrong
+    monkeypatch.setenv("SYNTHKIT_SOLUTIONS", "1")
+    with pytest.raises(AssertionError, match="fails its own check"):
+        course.show(wrong)
+    course.show(course.Verdict(True, "ex", "fine"))
+
+
+def test_zero_noise_check(embedded):
+    pipe, x, res = embedded
+    assert course.check_zero_noise(course.reference_zero_noise, res)
+    everything = course.check_zero_noise(lambda n, r: [m * 0 for m in n], res)
+    assert not everything and "should be left as it was" in everything.message
+
+    def in_place(noise, r):
+        for n in noise:
+            if n.shape[-1] == r:
+                n.zero_()
+        return noise
+
+    v = course.check_zero_noise(in_place, res)
+    assert not v and "in place" in v.message
+    assert any(n.abs().sum() > 0 for n in res.noise), "the check restores what a wrong answer zeroed in place"
+    crash = course.check_zero_noise(lambda n, r: 1 / 0, res)
+    assert not crash and "ZeroDivisionError" in crash.message
+
+
+def test_noise_that_matters_and_noise_lr_checks(embedded):
+    pipe, x, res = embedded
+    drops = course.noise_psnr_drops(pipe, res, x)
+    best = max(drops, key=drops.get)
+    assert course.check_noise_that_matters(best, pipe, res, x)
+    other = next(r for r in drops if r != best)
+    assert not course.check_noise_that_matters(other, pipe, res, x)
+    assert "answer with a resolution" in course.check_noise_that_matters("big", pipe, res, x).message
+    stds = course.noise_std_by_lr(pipe, x, steps=5)
+    assert stds[50.0] > stds[0.05]
