@@ -3,6 +3,7 @@
     synthkit list                                   named checkpoints
     synthkit demo [--port P] [--share]              the tabbed Gradio app on the bundled checkpoints
     synthkit data preview toyscapes --n 16 --size 128 --out grid.png
+    synthkit data preview toyshapes3d --n 16 --size 64 --out shapes.png
     synthkit train <model> --preset P [--config FILE.json] [--set k=v ...] [--steps N] [--out DIR] [--dry-run]
     synthkit sample <model> [--n 8] [--seed 0] --out grid.png
     synthkit convert smis|bachgan|stylegan2 ... --out DIR   official checkpoints -> synthkit folder
@@ -44,10 +45,12 @@ def _cmd_demo(args: argparse.Namespace) -> None:
 
 
 def _cmd_data_preview(args: argparse.Namespace) -> None:
-    if args.dataset != "toyscapes":
-        raise UserError(f"unknown dataset {args.dataset!r}; valid: toyscapes")
-    from synthkit.data.toyscapes import preview_grid
-
+    if args.dataset == "toyscapes":
+        from synthkit.data.toyscapes import preview_grid
+    elif args.dataset == "toyshapes3d":
+        from synthkit.data.toyshapes3d import preview_grid
+    else:
+        raise UserError(f"unknown dataset {args.dataset!r}; valid: toyscapes, toyshapes3d")
     out = preview_grid(n=args.n, size=args.size, seed=args.seed, out=args.out)
     print(f"wrote {out or args.out}")
 
@@ -149,8 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("data", help="dataset tools")
     dsub = s.add_subparsers(dest="data_command", metavar="action", required=True)
-    d = dsub.add_parser("preview", help="write a grid of images next to their coloured label maps")
-    d.add_argument("dataset", help="dataset name (toyscapes)")
+    d = dsub.add_parser("preview", help="write a grid of images next to their label (or instance) maps")
+    d.add_argument("dataset", help="dataset name (toyscapes, toyshapes3d)")
     d.add_argument("--n", type=int, default=16, help="number of samples")
     d.add_argument("--size", type=int, default=128, help="image side in pixels")
     d.add_argument("--seed", type=int, default=0)

@@ -22,9 +22,10 @@ def test_help_lists_every_command():
         assert cmd in r.stdout
 
 
-def test_data_preview_writes_a_grid(tmp_path: Path):
+@pytest.mark.parametrize("dataset", ["toyscapes", "toyshapes3d"])
+def test_data_preview_writes_a_grid(tmp_path: Path, dataset: str):
     out = tmp_path / "grid.png"
-    r = run("data", "preview", "toyscapes", "--n", "4", "--size", "64", "--out", str(out))
+    r = run("data", "preview", dataset, "--n", "4", "--size", "64", "--out", str(out))
     assert r.returncode == 0, r.stderr
     img = np.asarray(Image.open(out).convert("RGB"))
     assert img.shape[0] >= 64 and img.shape[1] >= 2 * 64   # images next to their label maps
