@@ -188,7 +188,7 @@ def test_resolve_task_overrides_are_typed():
 
 
 @pytest.mark.parametrize("args, match", [
-    (("nope", "tiny_test", []), "unknown model 'nope'; valid: toy, smis, pyramid, bachgan, image2stylegan"),
+    (("nope", "tiny_test", []), "unknown model 'nope'; valid: toy, smis, pyramid, bachgan, controllable3d, image2stylegan"),
     (("toy", "huge", []), "unknown preset 'huge' for toy; valid presets: tiny_test"),
     (("toy", "tiny_test", ["lr=1"]), "unknown override key.*lr.*valid model keys.*z_dim.*valid training keys.*lr_g"),
     (("toy", "tiny_test", ["steps=ten"]), "steps=ten: expected an int"),
