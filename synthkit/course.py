@@ -74,6 +74,92 @@ def _call(fn: Callable[..., Any], exercise: str, *args: Any) -> tuple[Any, Verdi
         return None, Verdict(False, exercise, f"your function raised {type(exc).__name__}: {exc}")
 
 
+# --- notebook 04: 3D-controllable synthesis ------------------------------------------------------------------------
+
+PROJECTION_CASES = ((0.0, 0.0, 0.0, 0.0, 30.0), (0.3, 0.2, -0.4, 45.0, 25.0), (-0.5, 0.1, 0.2, 200.0, 40.0),
+                    (0.2, 0.5, 0.6, 300.0, 10.0))  # (x, y, z, azimuth°, elevation°)
+
+
+def check_projection(fn: Callable[..., Any], size: int = 64, focal: float = 1.3, radius: float = 3.0) -> Verdict:
+    """Exercise 04.1: ``fn(point, azimuth_deg, elevation_deg, size, focal, radius) -> (u, v)`` in pixels."""
+    import math
+
+    from synthkit.nn import render as R3
+
+    ex = "04 exercise 1, project a point"
+    for x, y, z, az, el in PROJECTION_CASES:
+        R, c = R3.look_at(torch.tensor([math.radians(az)]), torch.tensor([math.radians(el)]), radius)
+        want = R3.project(torch.tensor([[[x, y, z]]]), R, c, size, focal)[0][0, 0].tolist()
+        got, err = _call(fn, ex, (x, y, z), az, el, size, focal, radius)
+        if err is not None:
+            return err
+        try:
+            u, v = (float(g) for g in got)
+        except (TypeError, ValueError):
+            return Verdict(False, ex, f"return two numbers (u, v), got {got!r}")
+        if math.hypot(u - want[0], v - want[1]) > 1e-3:
+            hint = ("v grows downwards in an image: flip the sign of the camera's up coordinate"
+                    if abs(u - want[0]) < 1e-3 else "subtract the camera centre, rotate with R, divide by depth")
+            return Verdict(False, ex, f"point {(x, y, z)} seen from azimuth {az:g}°, elevation {el:g}° lands at "
+                           f"({want[0]:.2f}, {want[1]:.2f}), you said ({u:.2f}, {v:.2f}); {hint}")
+    return Verdict(True, ex, f"{len(PROJECTION_CASES)} points land where the renderer puts them: "
+                   "u = f x/z + S/2, v = -f y/z + S/2 in camera coordinates, f = focal x S")
+
+
+def reference_front_object(render: Any, y: int, x: int) -> int | None:
+    """Which primitive the composite shows at pixel (y, x) of batch item 0 (None: the background)."""
+    a = render.alpha[0, :, 0, y, x]
+    d = render.depth[0, :, 0, y, x]
+    order = d.argsort()
+    light, weights = 1.0, torch.zeros_like(a)
+    for k in order.tolist():
+        weights[k] = light * a[k]
+        light = light * (1 - a[k])
+    k = int(weights.argmax())
+    return k if float(weights[k]) > float(light) else None
+
+
+def check_front_object(fn: Callable[[Any, int, int], Any], render: Any, n_pixels: int = 300, seed: int = 0) -> Verdict:
+    """Exercise 04.2: ``fn(render, y, x)`` names the primitive that the composite shows at a pixel, or None."""
+    ex = "04 exercise 2, who is in front"
+    S = render.image.shape[-1]
+    g = torch.Generator().manual_seed(seed)
+    ys, xs = torch.randint(0, S, (n_pixels,), generator=g), torch.randint(0, S, (n_pixels,), generator=g)
+    covered = render.coverage[0, 0] > 0.5  # make sure pixels with objects are among the tested ones
+    if covered.any():
+        cy, cx = torch.nonzero(covered, as_tuple=True)
+        pick = torch.randint(0, len(cy), (n_pixels // 2,), generator=g)
+        ys, xs = torch.cat([ys, cy[pick]]), torch.cat([xs, cx[pick]])
+    for y, x in zip(ys.tolist(), xs.tolist()):
+        want = reference_front_object(render, y, x)
+        got, err = _call(fn, ex, render, y, x)
+        if err is not None:
+            return err
+        if got != want and not (got is not None and want is not None and int(got) == want):
+            d = ", ".join(f"{float(v):.2f}" for v in render.depth[0, :, 0, y, x])
+            a = ", ".join(f"{float(v):.2f}" for v in render.alpha[0, :, 0, y, x])
+            return Verdict(False, ex, f"at pixel (y={y}, x={x}) the composite shows "
+                           f"{'the background' if want is None else f'primitive {want}'}, you said {got!r} "
+                           f"(alpha {a}; depth {d}): light passes front to back, each layer takes alpha of what is "
+                           "left")
+    return Verdict(True, ex, f"right at all {len(ys)} pixels: the nearest layers take their alpha of the light first")
+
+
+def check_silhouette_fit(translation: Any, target_translation: Any, tol: float = 0.05) -> Verdict:
+    """Exercise 04.3: gradient descent through the soft silhouette found the hidden sphere's position."""
+    ex = "04 exercise 3, fit a silhouette"
+    try:
+        t = torch.as_tensor(translation, dtype=torch.float32).detach().reshape(3)
+    except (TypeError, ValueError, RuntimeError):
+        return Verdict(False, ex, f"give the fitted translation as 3 numbers, got {translation!r}")
+    want = torch.as_tensor(target_translation, dtype=torch.float32).reshape(3)
+    err = float((t - want).norm())
+    return verdict(err <= tol, ex, f"found within {err:.3f} of the hidden position: the soft silhouette's gradient "
+                   "points the sphere towards the target, the hard one (alpha > 0.5) would give none",
+                   f"{err:.3f} away from the hidden position (needs <= {tol}); more steps, a larger learning rate, "
+                   "or a loss that compares the soft alpha (not a thresholded one) with the target")
+
+
 # --- notebook 05: Image2StyleGAN++ --------------------------------------------------------------------------------
 
 def reference_zero_noise(noise: Sequence[Tensor], resolution: int) -> list[Tensor]:

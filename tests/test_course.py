@@ -69,3 +69,60 @@ def test_noise_that_matters_and_noise_lr_checks(embedded):
     assert "answer with a resolution" in course.check_noise_that_matters("big", pipe, res, x).message
     stds = course.noise_std_by_lr(pipe, x, steps=5)
     assert stds[50.0] > stds[0.05]
+
+
+# --- notebook 04 ---------------------------------------------------------------------------------------------------
+def _project(point, azimuth, elevation, size, focal, radius):
+    import math
+
+    from synthkit.nn import render as R3
+
+    R, c = R3.look_at(torch.tensor([math.radians(azimuth)]), torch.tensor([math.radians(elevation)]), radius)
+    p = R[0] @ (torch.tensor(point) - c[0])
+    f = focal * size
+    return f * p[0] / p[2] + size / 2, -f * p[1] / p[2] + size / 2
+
+
+def test_check_projection():
+    assert course.check_projection(_project)
+    flipped = lambda *a: (_project(*a)[0], 64 - _project(*a)[1])  # noqa: E731 - v pointing up
+    v = course.check_projection(flipped)
+    assert not v and "v grows downwards" in v.message
+    assert "raised ZeroDivisionError" in course.check_projection(lambda *a: 1 / 0).message
+
+
+@pytest.fixture(scope="module")
+def scene_render():
+    from synthkit.models.controllable3d import Controllable3DConfig, Controllable3DGenerator
+
+    torch.manual_seed(0)
+    G = Controllable3DGenerator(Controllable3DConfig.from_preset("tiny_test", image_size=32))
+    with torch.no_grad():
+        z_pose, z_app = G.sample_z(1)
+        return G(z_pose, z_app, torch.tensor([0.5]), torch.tensor([0.5]))
+
+
+def test_check_front_object(scene_render):
+    assert (scene_render.coverage > 0.5).any()  # the test below needs pixels with objects
+
+    def front(render, y, x):  # the answer of the notebook's solution: the largest "over" weight
+        a, d = render.alpha[0, :, 0, y, x], render.depth[0, :, 0, y, x]
+        light, best, who = 1.0, 0.0, None
+        for k in d.argsort().tolist():
+            if light * a[k] > best:
+                best, who = float(light * a[k]), k
+            light *= 1 - float(a[k])
+        return who if best > light else None
+
+    assert course.check_front_object(front, scene_render)
+    nearest_only = lambda r, y, x: int(r.depth[0, :, 0, y, x].argmin())  # noqa: E731 - ignores alpha
+    v = course.check_front_object(nearest_only, scene_render)
+    assert not v and "front to back" in v.message
+    assert not course.check_front_object(lambda r, y, x: None, scene_render)
+
+
+def test_check_silhouette_fit():
+    assert course.check_silhouette_fit([0.1, 0.2, 0.3], (0.1, 0.21, 0.3))
+    v = course.check_silhouette_fit([0.0, 0.0, 0.0], (0.1, 0.2, 0.3))
+    assert not v and "away from the hidden position" in v.message
+    assert "3 numbers" in course.check_silhouette_fit("left", (0, 0, 0)).message
