@@ -32,6 +32,7 @@ TABS: list[tuple[str, str]] = [
     ("Morphing (SMIS)", "demos.style_morphing"),
     ("Inpainting (Pyramid)", "demos.semantic_inpainting"),
     ("Embed & edit (I2S++)", "demos.embed_and_edit"),
+    ("3D controls (Liao)", "demos.controls_3d"),
 ]
 
 TITLE = "synthkit: CVPR 2020 image synthesis, hands on"
@@ -42,8 +43,9 @@ INTRO = """\
 # synthkit
 
 **Five CVPR 2020 image-synthesis papers, small enough to read and to run on a CPU.**
-Every tab runs offline on bundled checkpoints trained on *Toyscapes*, a procedural dataset whose every factor
-(classes, layout, per-class appearance) is known, so you can check what each model really controls.
+Every tab runs offline on bundled checkpoints trained on *Toyscapes* (the 3D tab: *Toyshapes3D*), procedural
+datasets whose every factor (classes, layout, appearance, 3D pose) is known, so you can check what each model
+really controls.
 
 </div>
 """

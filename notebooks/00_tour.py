@@ -425,7 +425,7 @@ print("HF_HUB_OFFLINE:", constants.HF_HUB_OFFLINE, "| cache:", constants.HF_HUB_
 import dataclasses
 import shutil
 
-from synthkit.train import TrainConfig, describe, resolve_task, train
+from synthkit.train import describe, resolve_task, train
 
 STEPS, CHUNK = (20, 5) if FAST else (500, 50)
 task, cfg = resolve_task("toy", "toyscapes32", {"dataset_length": 256 if FAST else 1024})

@@ -93,7 +93,7 @@ print("synthkit", synthkit.__version__, "| torch", torch.__version__, "| fast mo
 
 # %%
 from synthkit.data.palette import get_palette
-from synthkit.data.toyscapes import CLASSES, STYLE_MODES, ToyscapesDataset
+from synthkit.data.toyscapes import CLASSES, ToyscapesDataset
 from synthkit.viz import colorize, make_grid
 
 pal = get_palette("toyscapes")
@@ -242,7 +242,7 @@ plt.show()
 import dataclasses
 import shutil
 
-from synthkit.train import TrainConfig, describe, resolve_task, train
+from synthkit.train import describe, resolve_task, train
 from synthkit.widgets import image_scrubber, live_loss_plot
 
 STEPS, CHUNK = (6, 3) if FAST else (300, 50)

@@ -81,7 +81,7 @@ print("synthkit", synthkit.__version__, "| torch", torch.__version__, "| fast mo
 # %%
 from synthkit.data.palette import get_palette
 from synthkit.data.toyscapes import CLASSES
-from synthkit.pipelines.bachgan import NO_CLASS, load_bachgan, test_layouts
+from synthkit.pipelines.bachgan import load_bachgan, test_layouts
 from synthkit.viz import colorize, draw_boxes
 
 pal = get_palette("toyscapes")
@@ -468,7 +468,7 @@ display(car_slider, out_widget)
 import dataclasses
 import shutil
 
-from synthkit.train import TrainConfig, describe, resolve_task, train
+from synthkit.train import describe, resolve_task, train
 
 STEPS, CHUNK = (20, 5) if FAST else (400, 50)
 RECIPE = {"height": 32, "width": 32, "dataset_length": 64 if FAST else 1000, "lambda_perceptual": 0.0, "lambda_seg": 1.0}
@@ -555,7 +555,7 @@ from IPython.display import Markdown
 REPO = Path(synthkit.__file__).resolve().parents[1]  # the source checkout (benchmarks/ is not in the wheel)
 quality = REPO / "benchmarks" / "results" / "bachgan_quality.md"
 if quality.is_file():
-    display(Markdown(f"*Quoted from `benchmarks/results/bachgan_quality.md`:*\n\n" + quality.read_text()))
+    display(Markdown("*Quoted from `benchmarks/results/bachgan_quality.md`:*\n\n" + quality.read_text()))
 else:
     print(f"{quality} is not here (a pip install has no benchmarks/). In a checkout, produce it with\n"
           "    python benchmarks/eval_bachgan.py --n 1000 --ablation <folder of the no-retrieval model>")
@@ -719,6 +719,7 @@ print(ade20k_boxes(demo, object_classes={7}))
 # `leftImg8bit/` if you want to look at images), then loads a converted model with that memory.
 
 # %%
+from synthkit.data.folders import CITYSCAPES_THINGS
 from synthkit.retrieval import build_index
 
 CITYSCAPES_ROOT = os.environ.get("CITYSCAPES_ROOT")  # e.g. "/content/cityscapes" on Colab, after you unpack it

@@ -146,7 +146,6 @@ print("learned noise strength per layer:", strengths)
 
 # %%
 from synthkit.data.toyscapes import ToyscapesDataset
-from synthkit.metrics.reconstruction import psnr
 
 test = ToyscapesDataset(size=cfg.image_size, length=8, split="test", seed=0)  # held-out scenes
 x = test[1]["image"][None]

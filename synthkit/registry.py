@@ -162,3 +162,12 @@ register(
     description="StyleGAN2 (pure PyTorch) on Toyscapes 64x64, 3000 CPU steps (G EMA): the generator the "
     "Image2StyleGAN++ embeddings run on",
 )
+
+register(
+    "controllable3d-toyshapes3d",
+    paper="controllable3d",
+    folder="controllable3d-toyshapes3d",
+    sha256="34d537671335ccd69115432147c90f9706ec3d4986272f0945e3994548bb2824",
+    description="3D-controllable GAN (Liao et al.) on Toyshapes3D 64x64: 3 cuboid primitives, splatted points, "
+    "AdaIN 2D generator, CPU-trained (G EMA): the model of the 3D-controls app and notebook 04",
+)
