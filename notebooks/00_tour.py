@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/YOUR-ORG/synthkit/blob/main/notebooks/00_tour.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/synthkit-cvpr20/synthkit/blob/main/notebooks/00_tour.ipynb)
 #
 # # 00 · A tour of synthkit
 #
@@ -37,22 +37,34 @@
 # | 01_smis | Zhu et al., *Semantically Multi-modal Image Synthesis* | change the style of one class at a time |
 # | 02_semantic_pyramid | Shocher et al., *Semantic Pyramid for Image Generation* | generate from one level of a classifier's features |
 # | 03_bachgan | Li et al., *BachGAN: High-Resolution Image Synthesis from Salient Object Layout* | images from boxes alone |
-#
-# `YOUR-ORG` in the links is a placeholder for the GitHub organisation that hosts synthkit.
+# | 04_controllable3d | Liao et al., *Towards Unsupervised Learning of Generative Models for 3D Controllable Image Synthesis* | move, turn and remove the 3D primitives of a generated scene |
+# | 05_image2stylegan | Abdal et al., *Image2StyleGAN++: How to Edit the Embedded Images?* | embed an image into StyleGAN2, then edit it |
 
 # %%
-# Setup. Installs synthkit only where it is missing (Colab, a fresh environment); a local checkout installed with
-# `pip install -e ".[notebooks,train]"` skips the install. The version is pinned to a released tag, so this
-# notebook and the library it calls always match.
-try:
-    import synthkit
-except ImportError:
-    print("synthkit is not installed here: installing synthkit 0.1.0 ...")
-    # %pip install -q "synthkit[notebooks,train] @ git+https://github.com/YOUR-ORG/synthkit@v0.1.0"
+# Setup. Installs synthkit (the distribution `synthkit-cvpr20`) only where it is missing (Colab, a fresh
+# environment); a checkout installed with `pip install -e ".[notebooks,train]"` skips it. It is pinned to a released
+# tag, so this notebook and the library it calls match. The PyPI package named `synthkit` is an unrelated project
+# with the same import name, so the check reads the installed distributions, not just `import synthkit`.
+from importlib import metadata
+
+
+def _installed(dist):
+    try:
+        return metadata.distribution(dist) is not None
+    except metadata.PackageNotFoundError:
+        return False
+
+
+if _installed("synthkit"):  # the namesake from PyPI: it would shadow ours
+    print("an unrelated package called 'synthkit' is installed here: removing it")
+    # %pip uninstall -y synthkit
+if not _installed("synthkit-cvpr20"):
+    print("synthkit is not installed here: installing synthkit-cvpr20 0.1.0 ...")
+    # %pip install -q "synthkit-cvpr20[notebooks,train] @ git+https://github.com/synthkit-cvpr20/synthkit@v0.1.0"
     import importlib
 
     importlib.invalidate_caches()  # let this running kernel see the package just installed
-    import synthkit
+import synthkit
 
 import os
 from pathlib import Path

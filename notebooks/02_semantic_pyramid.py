@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/YOUR-ORG/synthkit/blob/main/notebooks/02_semantic_pyramid.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/synthkit-cvpr20/synthkit/blob/main/notebooks/02_semantic_pyramid.ipynb)
 #
 # # 02 · Semantic Pyramid: generating from one level of a classifier's features
 #
@@ -37,21 +37,33 @@
 # 7. exercises, and **the switch to VGG-16** (the paper's classifier) on Colab.
 #
 # As everywhere in synthkit, the classifier is the small offline Toyscapes network (`synthkit.backbones`), not the
-# paper's Places365 VGG-16, and the images are 64×64 Toyscapes scenes. `YOUR-ORG` is a placeholder.
+# paper's Places365 VGG-16, and the images are 64×64 Toyscapes scenes.
 
 # %%
-# Setup. Installs synthkit only where it is missing (Colab, a fresh environment); a local checkout installed with
-# `pip install -e ".[notebooks,train]"` skips the install. The version is pinned to a released tag, so this
-# notebook and the library it calls always match.
-try:
-    import synthkit
-except ImportError:
-    print("synthkit is not installed here: installing synthkit 0.1.0 ...")
-    # %pip install -q "synthkit[notebooks,train] @ git+https://github.com/YOUR-ORG/synthkit@v0.1.0"
+# Setup. Installs synthkit (the distribution `synthkit-cvpr20`) only where it is missing (Colab, a fresh
+# environment); a checkout installed with `pip install -e ".[notebooks,train]"` skips it. It is pinned to a released
+# tag, so this notebook and the library it calls match. The PyPI package named `synthkit` is an unrelated project
+# with the same import name, so the check reads the installed distributions, not just `import synthkit`.
+from importlib import metadata
+
+
+def _installed(dist):
+    try:
+        return metadata.distribution(dist) is not None
+    except metadata.PackageNotFoundError:
+        return False
+
+
+if _installed("synthkit"):  # the namesake from PyPI: it would shadow ours
+    print("an unrelated package called 'synthkit' is installed here: removing it")
+    # %pip uninstall -y synthkit
+if not _installed("synthkit-cvpr20"):
+    print("synthkit is not installed here: installing synthkit-cvpr20 0.1.0 ...")
+    # %pip install -q "synthkit-cvpr20[notebooks,train] @ git+https://github.com/synthkit-cvpr20/synthkit@v0.1.0"
     import importlib
 
     importlib.invalidate_caches()  # let this running kernel see the package just installed
-    import synthkit
+import synthkit
 
 import os
 from pathlib import Path

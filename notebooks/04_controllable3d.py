@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/YOUR-ORG/synthkit/blob/main/notebooks/04_controllable3d.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/synthkit-cvpr20/synthkit/blob/main/notebooks/04_controllable3d.ipynb)
 #
 # # 04 · 3D-controllable image synthesis: a GAN that thinks in primitives
 #
@@ -41,16 +41,30 @@
 # comparable with it.
 
 # %%
-# Setup. Installs synthkit only where it is missing (Colab, a fresh environment).
-try:
-    import synthkit
-except ImportError:
-    print("synthkit is not installed here: installing synthkit 0.1.0 ...")
-    # %pip install -q "synthkit[notebooks,train] @ git+https://github.com/YOUR-ORG/synthkit@v0.1.0"
+# Setup. Installs synthkit (the distribution `synthkit-cvpr20`) only where it is missing (Colab, a fresh
+# environment); a checkout installed with `pip install -e ".[notebooks,train]"` skips it. It is pinned to a released
+# tag, so this notebook and the library it calls match. The PyPI package named `synthkit` is an unrelated project
+# with the same import name, so the check reads the installed distributions, not just `import synthkit`.
+from importlib import metadata
+
+
+def _installed(dist):
+    try:
+        return metadata.distribution(dist) is not None
+    except metadata.PackageNotFoundError:
+        return False
+
+
+if _installed("synthkit"):  # the namesake from PyPI: it would shadow ours
+    print("an unrelated package called 'synthkit' is installed here: removing it")
+    # %pip uninstall -y synthkit
+if not _installed("synthkit-cvpr20"):
+    print("synthkit is not installed here: installing synthkit-cvpr20 0.1.0 ...")
+    # %pip install -q "synthkit-cvpr20[notebooks,train] @ git+https://github.com/synthkit-cvpr20/synthkit@v0.1.0"
     import importlib
 
-    importlib.invalidate_caches()
-    import synthkit
+    importlib.invalidate_caches()  # let this running kernel see the package just installed
+import synthkit
 
 import math
 import os

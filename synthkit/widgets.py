@@ -30,8 +30,9 @@ import numpy as np
 __all__ = ["LiveLossPlot", "image_scrubber", "live_loss_plot", "class_dropdown", "seed_slider",
            "to_png"]
 
-INSTALL_HINT = ("synthkit.widgets needs ipywidgets (>= 8): `pip install ipywidgets`, or `pip install "
-                "'synthkit[notebooks]'`. Jupyter, JupyterLab and Colab then show the widgets.")
+INSTALL_HINT = ("synthkit.widgets needs ipywidgets (>= 8): `pip install ipywidgets` (Colab has it), or synthkit's "
+                "notebooks extra: `pip install -e \".[notebooks]\"` in a checkout. Jupyter, JupyterLab and Colab then "
+                "show the widgets.")
 
 
 def _ipywidgets():

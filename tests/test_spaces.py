@@ -86,9 +86,9 @@ def test_space_requirements(space: Path):
 
     fm = front_matter(space / "README.md")
     pins = requirement_pins(space / "requirements.txt")
-    assert "synthkit" in pins, f"{space.name}: requirements.txt must install synthkit"
-    assert re.search(r"@ git\+https://github\.com/[^/]+/synthkit@\S+$|==\d", pins["synthkit"]), (
-        f"{space.name}: pin synthkit to a tag or version, got {pins['synthkit']!r}")
+    assert "synthkit-cvpr20" in pins, f"{space.name}: requirements.txt must install synthkit-cvpr20 (ours, not PyPI's synthkit)"
+    assert re.search(r"@ git\+https://github\.com/[^/]+/synthkit@\S+$|==\d", pins["synthkit-cvpr20"]), (
+        f"{space.name}: pin synthkit-cvpr20 to a tag or version, got {pins['synthkit-cvpr20']!r}")
     assert pins.get("gradio") == f"gradio=={fm['sdk_version']}", (
         f"{space.name}: requirements.txt must pin gradio=={fm['sdk_version']} (the sdk_version)")
     # The Space runs the Gradio major version the demos are written and tested against.
