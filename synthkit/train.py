@@ -443,6 +443,20 @@ def _export_run(run: _Run, folder: Path, command: str | None) -> Path:
     return export(run.task, folder, G=run.G_ema, card=card)
 
 
+def move_task_modules(task: Any, device: torch.device | str) -> list[str]:
+    """Move every module the task holds besides G, D and E (a frozen backbone that computes features or a loss, a
+    perceptual network) to ``device``; returns their attribute names. Without this a task's frozen network stays on
+    the CPU while G trains on the GPU (a device-mismatch error at the first step). Lazily loaded networks (None
+    until first use) are moved by their task where it loads them."""
+    moved = []
+    for name, value in vars(task).items():
+        if name in ("G", "D", "E") or not isinstance(value, nn.Module):
+            continue
+        value.to(device)
+        moved.append(name)
+    return moved
+
+
 def train(task: GANTask, cfg: TrainConfig, resume: bool = True, command: str | None = None,
           dataset: Any = None) -> list[dict[str, float]]:
     """Train ``task`` for ``cfg.steps`` steps; returns the history (one dict of mean logs per ``log_every`` steps).
@@ -476,6 +490,7 @@ def train(task: GANTask, cfg: TrainConfig, resume: bool = True, command: str | N
         run.E.to(acc.device)
     if run.G_ema is not None:
         run.G_ema.to(acc.device)
+    move_task_modules(task, acc.device)
 
     ckpt = find_checkpoint(out) if resume else None
     if ckpt is not None:

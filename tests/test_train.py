@@ -332,3 +332,14 @@ def test_init_from_errors_say_what_is_wrong(tmp_path):
         _run(tmp_path / "b", 1, [f"init_from={a}", "base_channels=4"])
     with pytest.raises(CheckpointError, match="no checkpoint there"):
         _run(tmp_path / "c", 1, [f"init_from={tmp_path / 'nowhere'}"])
+
+
+def test_frozen_modules_of_a_task_follow_the_model_to_its_device():
+    """Semantic Pyramid's frozen backbone (features and loss) must move with G; `meta` stands in for a GPU here."""
+    from synthkit.models.semantic_pyramid import make_task
+    from synthkit.train import move_task_modules
+
+    task = make_task("tiny_test")
+    assert move_task_modules(task, "meta") == ["backbone"]
+    assert all(p.device.type == "meta" for p in task.backbone.parameters())
+    assert all(p.device.type == "cpu" for p in task.G.parameters())  # G, D, E are the loop's own business
