@@ -414,6 +414,57 @@ print("HF_HUB_OFFLINE:", constants.HF_HUB_OFFLINE, "| cache:", constants.HF_HUB_
 # %% [markdown]
 # ## 5. The training loop, on a toy GAN
 #
+# **The two players.** A GAN has a generator $G$, which turns a random code $z \sim \mathcal N(0, I)$ into an image,
+# and a discriminator $D$, which gives an image a score (a *logit*: high for "real", low for "generated"). They
+# train in turns: $D$ learns to tell real images from $G(z)$, $G$ learns to make $D$ score its images as real. Each
+# paper picks a pair of losses; synthkit has them as pure functions in `synthkit.losses`:
+#
+# - **hinge** (SPADE, SMIS, BachGAN): $L_D = \mathbb E[\max(0, 1 - D(x))] + \mathbb E[\max(0, 1 + D(G(z)))]$,
+#   $L_G = -\mathbb E[D(G(z))]$. Real logits above $+1$ and fake ones below $-1$ cost $D$ nothing;
+# - **non-saturating logistic** (StyleGAN2, Liao et al.): $L_D = \mathbb E[\mathrm{softplus}(-D(x))] +
+#   \mathbb E[\mathrm{softplus}(D(G(z)))]$, $L_G = \mathbb E[\mathrm{softplus}(-D(G(z)))]$ (Goodfellow et al.'s
+#   log-loss, with $G$'s term flipped so its gradient does not vanish when $D$ wins);
+# - **least squares** (Semantic Pyramid): $L_D = \mathbb E[(D(x) - 1)^2] + \mathbb E[D(G(z))^2]$,
+#   $L_G = \mathbb E[(D(G(z)) - 1)^2]$;
+# - **R1** (StyleGAN2): $\frac{\gamma}{2}\,\mathbb E\,\|\nabla_x D(x)\|^2$ on real images, a penalty that keeps $D$
+#   smooth where the data is.
+#
+# Below, the three discriminator losses on the same logits. A confident, correct $D$ (real $\gg 0$, fake $\ll 0$)
+# pays almost nothing under the hinge and logistic losses and a fooled one pays a lot; least squares pulls the
+# scores to exactly 1 and 0, so it also charges a $D$ that is right but over-confident.
+
+# %%
+from synthkit import losses
+
+for name, real, fake in (("D right", torch.tensor([3.0, 2.5]), torch.tensor([-3.0, -2.0])),
+                         ("D unsure", torch.tensor([0.1, -0.1]), torch.tensor([0.0, 0.2])),
+                         ("D fooled", torch.tensor([-2.0, -1.5]), torch.tensor([2.0, 3.0]))):
+    print(f"{name:9s} hinge {float(losses.d_hinge_loss(real, fake)):5.2f} | logistic "
+          f"{float(losses.d_logistic_loss(real, fake)):5.2f} | least squares {float(losses.d_lsgan_loss(real, fake)):5.2f}")
+
+# %% [markdown]
+# **The weight average (EMA).** The generator's weights jump around from step to step; its samples are drawn from
+# an exponential moving average instead, $\theta_{ema} \leftarrow \beta\,\theta_{ema} + (1 - \beta)\,\theta_G$,
+# which remembers roughly the last $1 / (1 - \beta)$ steps (below, $\beta = 0.99$: starting from 0 it needs a few
+# hundred steps to catch up, which is why a short run cannot use the default 0.999). Spectral normalisation (SPADE's discriminators) is the
+# other stabiliser you will meet: each weight matrix is divided by its largest singular value, so no layer can
+# amplify its input by more than 1.
+
+# %%
+theta = torch.tensor(0.0)
+ema = torch.tensor(0.0)
+for step in range(1, 301):
+    theta = torch.tensor(1.0) + 0.3 * torch.randn(())  # noisy weights around 1.0
+    ema = 0.99 * ema + 0.01 * theta
+    if step in (10, 100, 300):
+        print(f"step {step:3d}: weights {float(theta):.2f}, average {float(ema):.2f}")
+
+# %% [markdown]
+# **What the scores measure.** *FID* compares the mean and covariance of backbone features of real and generated
+# images (0: the same distribution); *KID* is an unbiased kernel version that behaves better at small N; *LPIPS*
+# is a distance between two images in a network's feature space. Each depends on its network: with synthkit's
+# offline backbone they rank our models against each other, never against a paper's table.
+#
 # Every model in synthkit trains with **one** loop, `synthkit.train.train(task, config)`. The paper lives in the
 # *task* (which networks, which losses); the loop owns everything else:
 #
@@ -511,11 +562,56 @@ plt.show()
 #
 # ## 6. Exercises
 #
-# 1. **Two time-scale updates.** SPADE and SMIS train D faster than G (`lr_g=1e-4`, `lr_d=4e-4`). Re-run the
+# The first three end with a `course.check_...` call that says **Right** or **Not yet**, and why. Solutions are in
+# the collapsed cells that start `if course.SOLUTIONS:` (they run only with `SYNTHKIT_SOLUTIONS=1`, so running all
+# cells never overwrites your answer). The last three are open questions to explore.
+#
+# 1. **The hinge loss.** Write `d_hinge(real_logits, fake_logits)` from the formula of section 5, without
+#    `synthkit.losses`.
+# 2. **The weight average.** Write `ema_update(ema, theta, decay)` returning the new average.
+# 3. **Decode a colour map.** Write `nearest_colour(rgb, colors)`: for each pixel of a uint8 `[H, W, 3]` image, the
+#    index of the nearest of the `[K, 3]` palette colours (squared distance), as `color_to_labels` does first.
+#
+# Open questions:
+#
+# 4. **Two time-scale updates.** SPADE and SMIS train D faster than G (`lr_g=1e-4`, `lr_d=4e-4`). Re-run the
 #    training with those values in `resolve_task(..., {"lr_g": 1e-4, "lr_d": 4e-4})`. How do the two curves change?
 #    Then put `ema_decay` back to 0.999 and compare the sample grids: why do they look so much worse?
-# 2. **Break the decoder.** In the palette section, raise the blur radius and the noise until more than 5% of the
+# 5. **Break the decoder.** In the palette section, raise the blur radius and the noise until more than 5% of the
 #    pixels decode wrongly. Then call `color_to_labels(..., snap_edges=False)`: which pixels does edge snapping fix?
-# 3. **Memorisation check.** For each of the 16 generated images `x_fake`, find its nearest training image by
+# 6. **Memorisation check.** For each of the 16 generated images `x_fake`, find its nearest training image by
 #    `backbone.lpips_like` (upsample both to 64x64 first: the backbone needs at least 32 px per side). Are the
 #    generated images copies of training images, or new ones?
+
+# %%
+from synthkit import course
+
+
+def d_hinge(real_logits, fake_logits):
+    raise NotImplementedError("exercise 1: your code here")
+
+
+def ema_update(ema, theta, decay):
+    raise NotImplementedError("exercise 2: your code here")
+
+
+def nearest_colour(rgb, colors):
+    raise NotImplementedError("exercise 3: your code here")
+
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+if course.SOLUTIONS:
+    def d_hinge(real_logits, fake_logits):  # noqa: F811 - the solutions replace the stubs above
+        return torch.relu(1 - real_logits).mean() + torch.relu(1 + fake_logits).mean()
+
+    def ema_update(ema, theta, decay):  # noqa: F811
+        return decay * ema + (1 - decay) * theta
+
+    def nearest_colour(rgb, colors):  # noqa: F811
+        diff = rgb[..., None, :].astype(np.int64) - colors[None, None].astype(np.int64)  # int: uint8 would wrap
+        return (diff ** 2).sum(-1).argmin(-1)
+
+# %%
+course.show(course.check_d_hinge(d_hinge))
+course.show(course.check_ema(ema_update))
+course.show(course.check_nearest_colour(nearest_colour, messy, pal.colors))

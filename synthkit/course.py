@@ -74,6 +74,89 @@ def _call(fn: Callable[..., Any], exercise: str, *args: Any) -> tuple[Any, Verdi
         return None, Verdict(False, exercise, f"your function raised {type(exc).__name__}: {exc}")
 
 
+# --- notebook 00: the tour ---------------------------------------------------------------------------------------
+
+def check_d_hinge(fn: Callable[[Tensor, Tensor], Tensor], seed: int = 0) -> Verdict:
+    """Exercise 00.1: ``fn(real_logits, fake_logits)`` is the discriminator's hinge loss."""
+    from synthkit.losses import d_hinge_loss
+
+    ex = "00 exercise 1, the hinge loss"
+    g = torch.Generator().manual_seed(seed)
+    for shape in ((8,), (4, 1, 6, 6), (2, 3)):
+        real, fake = 2 * torch.randn(shape, generator=g), 2 * torch.randn(shape, generator=g)
+        want = float(d_hinge_loss(real, fake))
+        got, err = _call(fn, ex, real.clone(), fake.clone())
+        if err is not None:
+            return err
+        try:
+            got = float(got)
+        except (TypeError, ValueError, RuntimeError):
+            return Verdict(False, ex, f"return one number (a 0-d tensor), got {type(got).__name__}")
+        if abs(got - want) > 1e-5:
+            no_relu = float((1 - real).mean() + (1 + fake).mean())
+            hint = ("without the max(0, .) the loss keeps pushing logits that are already right; clamp each term"
+                    if abs(got - no_relu) < 1e-5 else "real logits should be above +1, fake ones below -1")
+            return Verdict(False, ex, f"logits of shape {shape}: the hinge loss is {want:.4f}, yours {got:.4f}; {hint}")
+    return Verdict(True, ex, "E[max(0, 1 - D(real))] + E[max(0, 1 + D(fake))]: logits past the margin cost nothing")
+
+
+def check_ema(fn: Callable[[Tensor, Tensor, float], Tensor], seed: int = 0) -> Verdict:
+    """Exercise 00.2: ``fn(ema, theta, decay)`` returns the new EMA of the weights."""
+    ex = "00 exercise 2, the weight average"
+    g = torch.Generator().manual_seed(seed)
+    ema = want = torch.zeros(5)
+    for _ in range(20):
+        theta = torch.randn(5, generator=g)
+        want = 0.9 * want + 0.1 * theta
+        got, err = _call(fn, ex, ema.clone(), theta.clone(), 0.9)
+        if err is not None:
+            return err
+        if not isinstance(got, Tensor) or got.shape != want.shape:
+            return Verdict(False, ex, "return the new average, a tensor shaped like the weights")
+        ema = got
+    if not torch.allclose(ema, want, atol=1e-5):
+        return Verdict(False, ex, "after 20 steps with decay 0.9 your average is off: the *old average* gets the "
+                       "weight decay (0.9), the new weights 1 - decay (0.1)")
+    return Verdict(True, ex, "ema <- decay * ema + (1 - decay) * theta: it remembers about 1 / (1 - decay) steps")
+
+
+def reference_nearest_colour(rgb: Any, colors: Any) -> Any:
+    import numpy as np
+
+    d = ((np.asarray(rgb, np.int64)[..., None, :] - np.asarray(colors, np.int64)[None, None]) ** 2).sum(-1)
+    return d.argmin(-1)
+
+
+def check_nearest_colour(fn: Callable[[Any, Any], Any], rgb: Any, colors: Any) -> Verdict:
+    """Exercise 00.3: ``fn(rgb uint8 [H, W, 3], colors uint8 [K, 3])`` -> the nearest palette index per pixel."""
+    import numpy as np
+
+    ex = "00 exercise 3, decode a colour map"
+    want = reference_nearest_colour(rgb, colors)
+    got, err = _call(fn, ex, np.array(rgb, copy=True), np.array(colors, copy=True))
+    if err is not None:
+        return err
+    got = np.asarray(got)
+    if got.shape != want.shape:
+        return Verdict(False, ex, f"return one id per pixel, shape {want.shape}, got {got.shape}")
+    wrong = float((got != want).mean())
+    if wrong:
+        hint = ("uint8 arithmetic wraps around (3 - 5 = 254): convert to int before subtracting"
+                if np.array_equal(got, _uint8_nearest(rgb, colors)) else
+                "compare each pixel with every palette colour (squared distance over r, g, b) and take the argmin")
+        return Verdict(False, ex, f"{100 * wrong:.1f}% of the pixels get another id than the nearest colour; {hint}")
+    return Verdict(True, ex, "every pixel gets the nearest palette colour (what color_to_labels does before it "
+                   "snaps the uncertain edge pixels)")
+
+
+def _uint8_nearest(rgb: Any, colors: Any) -> Any:
+    """The classic bug: the distance computed in uint8, which wraps around."""
+    import numpy as np
+
+    diff = np.asarray(rgb, np.uint8)[..., None, :] - np.asarray(colors, np.uint8)[None, None]
+    return (diff.astype(np.int64) ** 2).sum(-1).argmin(-1)
+
+
 # --- notebook 04: 3D-controllable synthesis ------------------------------------------------------------------------
 
 PROJECTION_CASES = ((0.0, 0.0, 0.0, 0.0, 30.0), (0.3, 0.2, -0.4, 45.0, 25.0), (-0.5, 0.1, 0.2, 200.0, 40.0),

@@ -126,3 +126,35 @@ def test_check_silhouette_fit():
     v = course.check_silhouette_fit([0.0, 0.0, 0.0], (0.1, 0.2, 0.3))
     assert not v and "away from the hidden position" in v.message
     assert "3 numbers" in course.check_silhouette_fit("left", (0, 0, 0)).message
+
+
+# --- notebook 00 ---------------------------------------------------------------------------------------------------
+def test_check_d_hinge():
+    import torch.nn.functional as F
+
+    assert course.check_d_hinge(lambda r, f: F.relu(1 - r).mean() + F.relu(1 + f).mean())
+    v = course.check_d_hinge(lambda r, f: (1 - r).mean() + (1 + f).mean())
+    assert not v and "max(0, .)" in v.message
+    assert not course.check_d_hinge(lambda r, f: F.relu(1 + r).mean() + F.relu(1 - f).mean())
+
+
+def test_check_ema():
+    assert course.check_ema(lambda e, t, d: d * e + (1 - d) * t)
+    v = course.check_ema(lambda e, t, d: (1 - d) * e + d * t)
+    assert not v and "old average" in v.message
+    assert "raised" in course.check_ema(lambda e, t, d: e.nope).message
+
+
+def test_check_nearest_colour():
+    import numpy as np
+
+    from synthkit.data.palette import get_palette
+
+    colors = get_palette("toyscapes").colors
+    rgb = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    good = lambda x, c: (((x[..., None, :].astype(int) - c[None, None].astype(int)) ** 2).sum(-1)).argmin(-1)  # noqa: E731
+    assert course.check_nearest_colour(good, rgb, colors)
+    v = course.check_nearest_colour(lambda x, c: ((x[..., None, :] - c[None, None]).astype(int) ** 2).sum(-1).argmin(-1),
+                                    rgb, colors)
+    assert not v and "wraps around" in v.message
+    assert not course.check_nearest_colour(lambda x, c: np.zeros(x.shape[:2], int), rgb, colors)
