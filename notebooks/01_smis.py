@@ -290,7 +290,7 @@ image_scrubber(grids, description="step", labels=[p.stem for p in grids], width=
 # images segment almost as well as real ones and resampling one class's code changes mostly that class, but a
 # class's code still leaks into the pixels around it, and swapping a class's code makes it show the other image's
 # recorded appearance mode in only about half of the trials (0.47, against 0.20 before the swap). Sections 5
-# and 6 measure exactly that, which is the point of having measurements. Exercise 6 trains a better one.
+# and 6 measure exactly that, which is the point of having measurements. Exercise 9 trains a better one.
 
 # %%
 from synthkit.pipelines.smis import load_smis
@@ -535,22 +535,77 @@ else:
 # %% [markdown]
 # ## 8. Exercises
 #
-# 1. **Group decreasing, measured.** Re-run the channel probe of section 2 with `cloud` (class 1) and with `car`
+# The first three end with a `course.check_...` call that says **Right** or **Not yet**, and why; the checks
+# recompute the answer from the architecture or the pipeline. Solutions are in the collapsed cells that start
+# `if course.SOLUTIONS:` (they run only with `SYNTHKIT_SOLUTIONS=1`, so running all cells never overwrites your
+# answer). The others are open questions.
+#
+# 1. **Where do two classes meet?** From `cfg128.block_groups` and the rule of section 2 (class c's channels sit in
+#    group c // (C / G) of a block with G groups), find the first block in which `cloud` can change the sky's
+#    channels, and the first for `car` (the channel probe of section 2 shows it, with `cloud` or `car` in place of
+#    `sky`).
+# 2. **Resample one class.** Write `resample(z, c, seed)` returning a *new* z in which only class c's code is redrawn
+#    from N(0, I) (seeded), the others kept.
+# 3. **The morph code.** Write `morph_code(z_a, z_b, t, c)`: the code that `pipe.morph` generates from at `t` when
+#    only class c morphs.
+#
+# Open questions:
+#
+# 4. **Group decreasing, measured.** Re-run the channel probe of section 2 with `cloud` (class 1) and with `car`
 #    (class 11). Which block first lets each one touch the sky's channels? Then build a config with
 #    `block_groups=(1, 1, 1, 1, 1, 1)` (plain SPADE-like convs) and compare the figure, and the mOCD of section 5
 #    after training both for the same number of steps: what does grouping buy?
-# 2. **The cache.** Time `pipe.generate(z, seg)` against `pipe.generate(z, norm_cache=cache)` with
+# 5. **The cache.** Time `pipe.generate(z, seg)` against `pipe.generate(z, norm_cache=cache)` with
 #    `cache = pipe.model.precompute_norm_params(seg)` for 20 ticks. Which part of the network is skipped, and why is
 #    the output identical, not approximately equal? (Hint: `CGNorm.modulation` in eval mode.)
-# 3. **Where does a class's style leak?** For one map, compute the per-pixel LPIPS map between two images that
+# 6. **Where does a class's style leak?** For one map, compute the per-pixel LPIPS map between two images that
 #    differ only in z_sky (`synthkit.metrics.lpips.LPIPS(...).spatial`, or `backbone.lpips_like(..., spatial=True)`)
 #    and overlay it on the sky mask. Is the leak at boundaries (the 3x3 convs) or everywhere (the last, ungrouped
 #    blocks)?
-# 4. **Ground truth beats LPIPS.** Find a class whose CSD is high but whose mode *transfer rate* is low. What is z_c
+# 7. **Ground truth beats LPIPS.** Find a class whose CSD is high but whose mode *transfer rate* is low. What is z_c
 #    changing for that class, if not its mode? Look at `scene.styles` for the continuous jitters Toyscapes records.
-# 5. **Morph in code space, or in image space?** Compare the morph strip with a plain cross-fade
+# 8. **Morph in code space, or in image space?** Compare the morph strip with a plain cross-fade
 #    `(1 - t) * image_A + t * image_B` inside the class mask. Which one passes through plausible images?
-# 6. **A better checkpoint.** The bundled model's card suggests more steps and a smaller KL weight
+# 9. **A better checkpoint.** The bundled model's card suggests more steps and a smaller KL weight
 #    (`--set lambda_kld=0.005`) to keep the codes informative. On a GPU (Colab), train
 #    `synthkit train smis --preset toyscapes64 --steps 20000 --set lambda_kld=0.005 --out runs/smis64`, load
 #    `runs/smis64/model` with `load_smis`, and re-run sections 4-6: does the mode *transfer rate* beat its baseline?
+
+# %%
+from synthkit import course
+
+answer_cloud, answer_car = None, None  # exercise 1: block indices
+
+
+def resample(z, c, seed):
+    raise NotImplementedError("exercise 2: your code here")
+
+
+def morph_code(z_a, z_b, t, c):
+    raise NotImplementedError("exercise 3: your code here")
+
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+if course.SOLUTIONS:
+    def first_shared(a, b, groups=cfg128.block_groups, C=cfg128.num_classes):
+        return next(l for l, G in enumerate(groups) if a // (C // G) == b // (C // G))
+
+    answer_cloud = first_shared(CLASSES.index("cloud"), CLASSES.index("sky"))
+    answer_car = first_shared(CLASSES.index("car"), CLASSES.index("sky"))
+
+    def resample(z, c, seed):  # noqa: F811 - the solutions replace the stubs above
+        out = z.clone()
+        out[:, c] = torch.randn(out[:, c].shape, generator=torch.Generator().manual_seed(seed)).to(z.device)
+        return out
+
+    def morph_code(z_a, z_b, t, c):  # noqa: F811
+        out = z_a.clone()
+        out[:, c] = (1 - t) * z_a[:, c] + t * z_b[:, c]
+        return out
+
+# %%
+sky = CLASSES.index("sky")
+course.show(course.check_first_mixing_block(answer_cloud, cfg128, CLASSES.index("cloud"), sky, CLASSES))
+course.show(course.check_first_mixing_block(answer_car, cfg128, CLASSES.index("car"), sky, CLASSES))
+course.show(course.check_resample_class(resample, pipe.random_latent(0), sky))
+course.show(course.check_morph_code(morph_code, pipe.random_latent(0), pipe.random_latent(1), sky))

@@ -157,6 +157,82 @@ def _uint8_nearest(rgb: Any, colors: Any) -> Any:
     return (diff.astype(np.int64) ** 2).sum(-1).argmin(-1)
 
 
+# --- notebook 01: SMIS / GroupDNet --------------------------------------------------------------------------------
+
+def first_mixing_block(block_groups: Sequence[int], num_classes: int, a: int, b: int) -> int | None:
+    """The first block whose grouped convolutions put classes ``a`` and ``b`` in one group (None: never)."""
+    for block, groups in enumerate(block_groups):
+        per_group = num_classes // groups
+        if a // per_group == b // per_group:
+            return block
+    return None
+
+
+def check_first_mixing_block(answer: Any, config: Any, a: int, b: int, names: Sequence[str]) -> Verdict:
+    """Exercise 01.1: in which block can class ``a``'s code first change class ``b``'s channels?"""
+    ex = f"01 exercise 1, where {names[a]} meets {names[b]}"
+    want = first_mixing_block(config.block_groups, config.num_classes, a, b)
+    groups = ", ".join(f"block {i}: G={g}" for i, g in enumerate(config.block_groups))
+    try:
+        answer = None if answer is None else int(answer)
+    except (TypeError, ValueError):
+        return Verdict(False, ex, f"answer with a block index, got {answer!r}")
+    return verdict(answer == want, ex, f"block {want}: its {config.block_groups[want]} groups are the first to hold "
+                   f"both classes' channels ({groups}); before it, the grouped convs keep them apart",
+                   f"not block {answer}; class c sits in group c // (C / G) of a block with G groups ({groups})")
+
+
+def check_resample_class(fn: Callable[[Tensor, int, int], Tensor], z: Tensor, c: int) -> Verdict:
+    """Exercise 01.2: ``fn(z, c, seed)`` redraws class c's code from N(0, I) and keeps every other class's code."""
+    ex = "01 exercise 2, resample one class"
+    original = z.clone()
+    got, err = _call(fn, ex, z, c, 3)
+    if err is not None:
+        return err
+    if not torch.equal(z, original):
+        z.copy_(original)
+        return Verdict(False, ex, "your function changed the z it was given (restored now): clone it first, so the "
+                       "original image can still be made")
+    if not isinstance(got, Tensor) or got.shape != z.shape:
+        return Verdict(False, ex, f"return a tensor shaped like z {tuple(z.shape)}")
+    others = [k for k in range(z.shape[1]) if k != c]
+    if not torch.equal(got[:, others], z[:, others]):
+        return Verdict(False, ex, "the other classes' codes changed: only z[:, c] may change")
+    if torch.equal(got[:, c], z[:, c]):
+        return Verdict(False, ex, "class c's code is unchanged: draw a new one with torch.randn")
+    again, _ = _call(fn, ex, z, c, 3)
+    if again is None or not torch.equal(again, got):
+        return Verdict(False, ex, "the same seed should give the same code (use torch.Generator().manual_seed(seed))")
+    std = float(got[:, c].std())
+    if not 0.6 < std < 1.5:
+        return Verdict(False, ex, f"the new code has std {std:.2f}; the prior is N(0, I) (std 1)")
+    return Verdict(True, ex, "only z_c is redrawn from the prior, deterministically per seed: that is SMIS's "
+                   "class-wise resampling (SMISPipeline.resample_class)")
+
+
+def check_morph_code(fn: Callable[[Tensor, Tensor, float, int], Tensor], z_a: Tensor, z_b: Tensor, c: int) -> Verdict:
+    """Exercise 01.3: ``fn(z_a, z_b, t, c)`` is the code of the style morph at ``t`` for class ``c`` alone."""
+    from synthkit.pipelines.smis import _morph_latent
+
+    ex = "01 exercise 3, the morph code"
+    mask = torch.zeros(1, z_a.shape[1], 1, 1, 1, dtype=torch.bool)
+    mask[:, c] = True
+    for t in (0.0, 0.3, 1.0):
+        want = _morph_latent(z_a, z_b, t, mask)
+        got, err = _call(fn, ex, z_a.clone(), z_b.clone(), t, c)
+        if err is not None:
+            return err
+        if not isinstance(got, Tensor) or got.shape != want.shape:
+            return Verdict(False, ex, f"return a code shaped like z_a {tuple(z_a.shape)}")
+        if not torch.allclose(got, want, atol=1e-6):
+            where = "class c's code" if torch.allclose(got[:, [k for k in range(z_a.shape[1]) if k != c]],
+                                                      want[:, [k for k in range(z_a.shape[1]) if k != c]]) else \
+                "the other classes' codes (they stay z_a's)"
+            return Verdict(False, ex, f"at t = {t}, {where} differ from the morph: z_c(t) = (1 - t) z_a,c + t z_b,c")
+    return Verdict(True, ex, "z_c moves on the straight line from z_a to z_b, the rest stays z_a: the morph of "
+                   "SMISPipeline.morph (exact at t = 0 and 1)")
+
+
 # --- notebook 04: 3D-controllable synthesis ------------------------------------------------------------------------
 
 PROJECTION_CASES = ((0.0, 0.0, 0.0, 0.0, 30.0), (0.3, 0.2, -0.4, 45.0, 25.0), (-0.5, 0.1, 0.2, 200.0, 40.0),

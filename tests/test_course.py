@@ -158,3 +158,50 @@ def test_check_nearest_colour():
                                     rgb, colors)
     assert not v and "wraps around" in v.message
     assert not course.check_nearest_colour(lambda x, c: np.zeros(x.shape[:2], int), rgb, colors)
+
+
+# --- notebook 01 ---------------------------------------------------------------------------------------------------
+def test_check_first_mixing_block():
+    from synthkit.models.groupdnet import GroupDNetConfig
+
+    cfg = GroupDNetConfig.from_preset("toyscapes128")  # groups (12, 12, 6, 6, 3, 1) over 12 classes
+    names = [f"c{i}" for i in range(12)]
+    assert course.first_mixing_block(cfg.block_groups, 12, 0, 1) == 2 and course.first_mixing_block((12, 1), 12, 0, 0) == 0
+    assert course.check_first_mixing_block(2, cfg, 0, 1, names)
+    assert course.check_first_mixing_block(5, cfg, 0, 11, names)
+    v = course.check_first_mixing_block(0, cfg, 0, 1, names)
+    assert not v and "group c // (C / G)" in v.message
+
+
+def test_check_resample_class():
+    z = torch.randn(1, 4, 8, 2, 2)
+
+    def good(z, c, seed):
+        out = z.clone()
+        out[:, c] = torch.randn(out[:, c].shape, generator=torch.Generator().manual_seed(seed))
+        return out
+
+    assert course.check_resample_class(good, z, 1)
+
+    def in_place(z, c, seed):
+        z[:, c] = torch.randn(z[:, c].shape)
+        return z
+
+    before = z.clone()
+    v = course.check_resample_class(in_place, z, 1)
+    assert not v and "changed the z it was given" in v.message and torch.equal(z, before)
+    assert "only z[:, c]" in course.check_resample_class(lambda z, c, s: torch.randn(z.shape), z, 1).message
+    assert "same seed" in course.check_resample_class(lambda z, c, s: good(z, c, int(torch.randint(0, 99, ()))), z, 1).message
+
+
+def test_check_morph_code():
+    za, zb = torch.randn(1, 4, 8, 2, 2), torch.randn(1, 4, 8, 2, 2)
+
+    def good(a, b, t, c):
+        out = a.clone()
+        out[:, c] = (1 - t) * a[:, c] + t * b[:, c]
+        return out
+
+    assert course.check_morph_code(good, za, zb, 2)
+    v = course.check_morph_code(lambda a, b, t, c: (1 - t) * a + t * b, za, zb, 2)
+    assert not v and "other classes" in v.message
