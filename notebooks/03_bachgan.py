@@ -762,18 +762,73 @@ else:
 #
 # ## Exercises
 #
-# 1. **Retrieval without the boxes' classes.** Write a score that ignores the class (the IoU between the union of
-#    all boxes and the union of all objects of a candidate). Use `index.labels` and a mask from `L[1:].amax(0)`.
-#    Which candidates does it pick for the city query, and are they still city scenes? What does that tell you
-#    about what the class term of the pooled IoU contributes?
-# 2. **Which retrieved maps?** The fusion averages the K encoded maps. Call `G.fuse(L[None], M_same[None])`
+# The first three end with a `course.check_...` call that says **Right** or **Not yet**, and why; the checks
+# recompute the answer with the library. Solutions are in the collapsed cells that start `if course.SOLUTIONS:`
+# (they run only with `SYNTHKIT_SOLUTIONS=1`, so running all cells never overwrites your answer). The others are
+# open questions.
+#
+# 1. **Boxes to L.** Write `box_layout(boxes, C, H, W)` from the formula of section 2 (numpy is enough): the
+#    multi-hot layout, channel 0 on where no box is.
+# 2. **The pooled IoU.** Write `pooled_iou(labels, L_grid, query_classes)`: the score of section 3 for every candidate
+#    map in `labels` [N, h, w] against the grid-sized layout `L_grid` [C, h, w].
+# 3. **Retrieval without the boxes' classes.** Write `classless_score(labels, L_grid, thing_classes)`: the IoU
+#    between the union of all boxes (`L_grid[1:].max(0) > 0`) and the union of a candidate's pixels of any thing
+#    class. Which candidates does it pick for the city query, and are they still city scenes? What does that tell
+#    you about what the class term of the pooled IoU contributes?
+#
+# Open questions:
+#
+# 4. **Which retrieved maps?** The fusion averages the K encoded maps. Call `G.fuse(L[None], M_same[None])`
 #    with the *same* retrieved map repeated K times (`M_same = M[:1].repeat(K, 1, 1, 1)`), then with the best map and the 2 worst of the top 6. How much
 #    do S and the image change? (The model was trained with K = 3, so keep 3 maps; change which ones.)
-# 3. **An empty scene.** `pipe.layout_to_image([], seed=s)` has no box to retrieve with. Read `res.notes`, look at
+# 5. **An empty scene.** `pipe.layout_to_image([], seed=s)` has no box to retrieve with. Read `res.notes`, look at
 #    the images for a few seeds, and explain where the background comes from. What does the official code do here?
-# 4. **The official channel 0.** Generate the query with `L_official` in place of `L` (retrieve with the same boxes,
+# 6. **The official channel 0.** Generate the query with `L_official` in place of `L` (retrieve with the same boxes,
 #    then `G.fuse` and `G.decode`). The model was trained with the other convention: what changes in the image, and
 #    why would this matter when you load converted official weights?
-# 5. **A fair ablation.** In section 8 both short runs used the same steps and data. Train both for 4x longer
+# 7. **A fair ablation.** In section 8 both short runs used the same steps and data. Train both for 4x longer
 #    (`STEPS`), then compare them with `synthkit.metrics.fid` on 200 held-out layouts, using the backbone features
 #    (see `benchmarks/eval_bachgan.py`). Is 200 images enough to tell them apart? (Compare with the real-vs-real row.)
+
+# %%
+from synthkit import course
+
+
+def box_layout(boxes, C, H, W):
+    raise NotImplementedError("exercise 1: your code here")
+
+
+def pooled_iou(labels, L_grid, query_classes):
+    raise NotImplementedError("exercise 2: your code here")
+
+
+def classless_score(labels, L_grid, thing_classes):
+    raise NotImplementedError("exercise 3: your code here")
+
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+if course.SOLUTIONS:
+    def box_layout(boxes, C, H, W):  # noqa: F811 - the solutions replace the stubs above
+        out = np.zeros((C, H, W))
+        for c, x0, y0, x1, y1 in boxes:
+            out[c, y0:y1, x0:x1] = 1.0
+        out[0] = out[1:].max(0) == 0
+        return out
+
+    def pooled_iou(labels, L_grid, query_classes):  # noqa: F811
+        inter, union = np.zeros(len(labels)), np.zeros(len(labels))
+        for c in set(query_classes):
+            A, B = labels == c, L_grid[c] > 0
+            inter += (A & B).sum(axis=(1, 2))
+            union += (A | B).sum(axis=(1, 2))
+        return inter / np.maximum(union, 1)
+
+    def classless_score(labels, L_grid, thing_classes):  # noqa: F811
+        A, B = np.isin(labels, list(thing_classes)), L_grid[1:].max(0) > 0
+        return (A & B).sum(axis=(1, 2)) / np.maximum((A | B).sum(axis=(1, 2)), 1)
+
+# %%
+candidates = index.labels[:500]  # a quarter of the memory keeps the check quick
+course.show(course.check_box_layout(box_layout, boxes, cfg.num_classes, H, W))
+course.show(course.check_pooled_iou(pooled_iou, candidates, L_grid, [b[0] for b in boxes]))
+course.show(course.check_classless_score(classless_score, candidates, L_grid, cfg.thing_classes))

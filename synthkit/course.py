@@ -233,6 +233,91 @@ def check_morph_code(fn: Callable[[Tensor, Tensor, float, int], Tensor], z_a: Te
                    "SMISPipeline.morph (exact at t = 0 and 1)")
 
 
+# --- notebook 03: BachGAN ----------------------------------------------------------------------------------------
+
+def check_box_layout(fn: Callable[[Any, int, int, int], Any], boxes: Sequence[Any], num_classes: int, height: int,
+                     width: int) -> Verdict:
+    """Exercise 03.1: ``fn(boxes, C, H, W)`` is the multi-hot box layout L (channel 0: under no box)."""
+    import numpy as np
+
+    from synthkit.models.bachgan import rasterize_boxes
+
+    ex = "03 exercise 1, boxes to L"
+    want = rasterize_boxes(boxes, num_classes, height, width).numpy()
+    got, err = _call(fn, ex, list(boxes), num_classes, height, width)
+    if err is not None:
+        return err
+    got = np.asarray(got.detach().cpu() if isinstance(got, Tensor) else got, dtype=np.float64)
+    if got.shape != want.shape:
+        return Verdict(False, ex, f"L is [C, H, W] = {want.shape}, got {got.shape}")
+    bad = [c for c in range(num_classes) if not np.array_equal(got[c], want[c])]
+    if not bad:
+        return Verdict(True, ex, "one channel per class, several on where boxes of different classes overlap, "
+                       "channel 0 on where no box is")
+    if bad == [0]:
+        return Verdict(False, ex, "the box channels are right; channel 0 should be 1 exactly where no box covers "
+                       "the pixel")
+    if (got[1:].sum(0) <= 1).all() and (want[1:].sum(0) > 1).any():
+        return Verdict(False, ex, f"channels {bad} differ: where boxes overlap both channels stay on (multi-hot, "
+                       "not the last box wins); x1 and y1 are exclusive")
+    return Verdict(False, ex, f"channels {bad} differ from rasterize_boxes; box (c, x0, y0, x1, y1) fills "
+                   "L[c, y0:y1, x0:x1], x1 and y1 exclusive")
+
+
+def reference_classless_score(labels: Any, box_layout: Any, thing_classes: Sequence[int]) -> Any:
+    """IoU between the union of all query boxes and the union of a candidate's thing pixels, per candidate."""
+    import numpy as np
+
+    B = np.asarray(box_layout)[1:].max(0) > 0
+    A = np.isin(np.asarray(labels), list(thing_classes))
+    inter = (A & B).sum(axis=(1, 2))
+    union = (A | B).sum(axis=(1, 2))
+    return np.divide(inter, union, out=np.zeros(len(A)), where=union > 0)
+
+
+def check_pooled_iou(fn: Callable[[Any, Any, Sequence[int]], Any], labels: Any, box_layout: Any,
+                     query_classes: Sequence[int]) -> Verdict:
+    """Exercise 03.2: ``fn(labels [N, h, w], L_grid [C, h, w], query_classes)`` is BachGAN's pooled IoU."""
+    import numpy as np
+
+    from synthkit.retrieval import pooled_iou_bruteforce
+
+    ex = "03 exercise 2, the pooled IoU"
+    want = pooled_iou_bruteforce(labels, box_layout, query_classes)
+    got, err = _call(fn, ex, np.array(labels, copy=True), np.array(box_layout, copy=True), list(query_classes))
+    if err is not None:
+        return err
+    got = np.asarray(got, dtype=np.float64)
+    if got.shape != want.shape:
+        return Verdict(False, ex, f"one score per candidate, shape {want.shape}, got {got.shape}")
+    if np.allclose(got, want, atol=1e-9):
+        return Verdict(True, ex, "intersections and unions are summed over the query's classes before dividing "
+                       "(pooled), so a large class does not drown in an average of per-class IoUs")
+    per_class_mean = np.mean([pooled_iou_bruteforce(labels, box_layout, [c]) for c in set(query_classes)], axis=0)
+    hint = ("that is the mean of per-class IoUs; pool first: sum the intersections and the unions over the classes, "
+            "then divide once" if np.allclose(got, per_class_mean, atol=1e-9) else
+            "score = sum_c |s = c and B_c| / sum_c |s = c or B_c| over the classes of the query's boxes")
+    return Verdict(False, ex, f"scores differ (e.g. candidate 0: {want[0]:.4f}, yours {got[0]:.4f}); {hint}")
+
+
+def check_classless_score(fn: Callable[[Any, Any, Sequence[int]], Any], labels: Any, box_layout: Any,
+                          thing_classes: Sequence[int]) -> Verdict:
+    """Exercise 03.3: the class-agnostic score (all boxes vs all thing pixels) of every candidate."""
+    import numpy as np
+
+    ex = "03 exercise 3, retrieval without classes"
+    want = reference_classless_score(labels, box_layout, thing_classes)
+    got, err = _call(fn, ex, np.array(labels, copy=True), np.array(box_layout, copy=True), list(thing_classes))
+    if err is not None:
+        return err
+    got = np.asarray(got, dtype=np.float64)
+    if got.shape != want.shape or not np.allclose(got, want, atol=1e-9):
+        return Verdict(False, ex, "the union of all boxes is L[1:].max(0) > 0, a candidate's objects are its pixels "
+                       "of any thing class; score = |A and B| / |A or B| per candidate")
+    return Verdict(True, ex, f"it ranks candidate {int(want.argmax())} first; compare its top maps with the pooled "
+                   "IoU's: without the class term a tree box can be matched by a building")
+
+
 # --- notebook 04: 3D-controllable synthesis ------------------------------------------------------------------------
 
 PROJECTION_CASES = ((0.0, 0.0, 0.0, 0.0, 30.0), (0.3, 0.2, -0.4, 45.0, 25.0), (-0.5, 0.1, 0.2, 200.0, 40.0),

@@ -205,3 +205,48 @@ def test_check_morph_code():
     assert course.check_morph_code(good, za, zb, 2)
     v = course.check_morph_code(lambda a, b, t, c: (1 - t) * a + t * b, za, zb, 2)
     assert not v and "other classes" in v.message
+
+
+# --- notebook 03 ---------------------------------------------------------------------------------------------------
+BOXES = [(4, 2, 3, 10, 12), (9, 6, 8, 14, 16), (9, 0, 0, 3, 3)]  # two classes overlapping, x1 / y1 exclusive
+
+
+def test_check_box_layout():
+    import numpy as np
+
+    def good(boxes, C, H, W):
+        L = np.zeros((C, H, W))
+        for c, x0, y0, x1, y1 in boxes:
+            L[c, y0:y1, x0:x1] = 1
+        L[0] = L[1:].max(0) == 0
+        return L
+
+    assert course.check_box_layout(good, BOXES, 12, 16, 16)
+
+    def one_hot(boxes, C, H, W):  # the last box wins
+        ids = np.zeros((H, W), int)
+        for c, x0, y0, x1, y1 in boxes:
+            ids[y0:y1, x0:x1] = c
+        return np.eye(C)[ids].transpose(2, 0, 1)
+
+    v = course.check_box_layout(one_hot, BOXES, 12, 16, 16)
+    assert not v and "multi-hot" in v.message
+    no_zero = lambda *a: np.concatenate([np.zeros((1, 16, 16)), good(*a)[1:]])  # noqa: E731
+    assert "channel 0 should be 1" in course.check_box_layout(no_zero, BOXES, 12, 16, 16).message
+
+
+def test_check_pooled_iou_and_classless():
+    import numpy as np
+
+    from synthkit.models.bachgan import rasterize_boxes
+    from synthkit.retrieval import pooled_iou_bruteforce
+
+    labels = np.random.default_rng(0).integers(0, 12, (6, 16, 16))
+    L = rasterize_boxes(BOXES, 12, 16, 16).numpy()
+    classes = [b[0] for b in BOXES]
+    assert course.check_pooled_iou(pooled_iou_bruteforce, labels, L, classes)
+    mean_iou = lambda lab, Lg, q: np.mean([pooled_iou_bruteforce(lab, Lg, [c]) for c in set(q)], axis=0)  # noqa: E731
+    v = course.check_pooled_iou(mean_iou, labels, L, classes)
+    assert not v and "mean of per-class IoUs" in v.message
+    assert course.check_classless_score(course.reference_classless_score, labels, L, (4, 9))
+    assert not course.check_classless_score(lambda lab, Lg, t: np.zeros(len(lab)), labels, L, (4, 9))
