@@ -152,12 +152,12 @@ with torch.no_grad():
         print(f"fc8 of {label:18s}", np.round(backbone.classify(x)[0].numpy(), 2))
 print(f"mean |pixel difference| between the two inversions: {(inverted['fc8'] - again).abs().mean():.3f} "
       "(on a [-1, 1] scale)")
-#
+
+# %% [markdown]
 # The Semantic Pyramid answer: learn a **generator** `G(phi, m, z)` whose outputs are *natural* images (an
 # adversarial loss), that reproduce the given features (a reconstruction loss through the same frozen classifier),
 # and that differ with the noise `z` wherever the features leave freedom (a diversity loss).
-
-# %% [markdown]
+#
 # ## 2. The mirrored generator: which features enter where
 #
 # The generator mirrors the classifier, deep to shallow. The vector levels enter the MLP that reads `z`; each
@@ -322,7 +322,7 @@ print("using", source, "| levels", pipe.levels, "| image size", pipe.image_size,
 # (the seeds barely differ), conv3 and conv4 keep the layout but redraw the sky and the details, and the vector
 # levels keep only the kind of scene, with the trees, buildings and sky changing from seed to seed. The images
 # stay blurry: a 0.9 M-parameter generator after 3000 steps. A model trained with the ports' recipe for the same
-# time showed the opposite (exercise 4): conv1 was no copy, and fc7 / fc8 gave one image for every seed.
+# time showed the opposite (exercise 7): conv1 was no copy, and fc7 / fc8 gave one image for every seed.
 
 # %%
 from synthkit.viz import make_grid
@@ -455,20 +455,64 @@ display(Markdown("\n".join(lines) + f"\n\nN = {N_FID} per level; paper column: {
 # %% [markdown]
 # ## 7. Exercises
 #
-# 1. **Two levels at once.** `pipe.inpaint(ref, hole, levels=["conv4", "fc8"])` gives the generator two levels
+# The first three end with a `course.check_...` call that says **Right** or **Not yet**, and why; the checks
+# recompute the answer with the library and the model. Solutions are in the collapsed cells that start
+# `if course.SOLUTIONS:` (they run only with `SYNTHKIT_SOLUTIONS=1`, so running all cells never overwrites your
+# answer). The others are open questions.
+#
+# 1. **The masked reconstruction term.** Write `masked_l1(fake, real, mask)` for one spatial level without the
+#    max-pool: the mean of `|fake - real|` over the positions (and channels) where the mask [B, 1, h, w] is 1.
+# 2. **The capped diversity term.** Write `capped_diversity(z1, z2, x1, x2, tau)` from section 3.
+# 3. **The level that copies.** From which level of `x_ref` do different seeds give (almost) the same image? Measure
+#    it with `pipe.generate_from_level` before answering.
+#
+# Open questions:
+#
+# 4. **Two levels at once.** `pipe.inpaint(ref, hole, levels=["conv4", "fc8"])` gives the generator two levels
 #    inside the hole. Is the result closer to `conv4` alone or to `fc8` alone? Why might a model trained with one
 #    level at a time handle this badly?
-# 2. **Inversion with a prior.** Repeat the feature inversion of section 1, but optimise the generator's noise `z`
+# 5. **Inversion with a prior.** Repeat the feature inversion of section 1, but optimise the generator's noise `z`
 #    (`pipe.generate(feats, masks, seed)` shows how `z` enters) instead of the pixels. Does the `fc8` inversion now
 #    look like a scene?
-# 3. **The reconstruction weight.** Train with `resolve_task("pyramid", "toyscapes64", {"lambda_rec": 0.1})`
+# 6. **The reconstruction weight.** Train with `resolve_task("pyramid", "toyscapes64", {"lambda_rec": 0.1})`
 #    (the ports' value) for the same number of steps. How do the first two columns of the per-level table change?
-# 4. **The ports' recipe.** Train 700 steps with `{"rec_level_weights": (), "rec_normalize": False,
+# 7. **The ports' recipe.** Train 700 steps with `{"rec_level_weights": (), "rec_normalize": False,
 #    "diversity": "ratio", "lambda_div": 0.1, "z_to_blocks": False, "vector_level_weight": 1.0}` and compare the
 #    level grid with the bundled model's. Which rows lose their diversity, and which stop being copies? Then switch
 #    the changes back on one at a time: which one fixes which row?
-# 5. **Re-painting.** Paint a hole over the sky only and inpaint from `conv5`, then from `fc7`, with several seeds.
+# 8. **Re-painting.** Paint a hole over the sky only and inpaint from `conv5`, then from `fc7`, with several seeds.
 #    Which level lets the sky change mode (day, sunset, night), and which keeps it?
+
+# %%
+from synthkit import course
+
+
+def masked_l1(fake, real, mask):
+    raise NotImplementedError("exercise 1: your code here")
+
+
+def capped_diversity(z1, z2, x1, x2, tau):
+    raise NotImplementedError("exercise 2: your code here")
+
+
+answer_3 = None  # exercise 3: a level name, e.g. "conv3"
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+if course.SOLUTIONS:
+    def masked_l1(fake, real, mask):  # noqa: F811 - the solutions replace the stubs above
+        return (mask * (fake - real).abs()).sum() / (mask.sum() * fake.shape[1])
+
+    def capped_diversity(z1, z2, x1, x2, tau):  # noqa: F811
+        r = (x1 - x2).abs().flatten(1).mean(1) / (z1 - z2).abs().flatten(1).mean(1)
+        return -r.clamp(max=tau).mean()
+
+    spread = course.seed_spread_by_level(pipe, x_ref[0])
+    answer_3 = min(spread, key=spread.get)
+
+# %%
+course.show(course.check_masked_l1(masked_l1))
+course.show(course.check_capped_diversity(capped_diversity))
+course.show(course.check_near_copy_level(answer_3, pipe, x_ref[0]))
 
 # %% [markdown]
 # ## 8. The switch to VGG-16 (Colab, GPU)

@@ -233,6 +233,83 @@ def check_morph_code(fn: Callable[[Tensor, Tensor, float, int], Tensor], z_a: Te
                    "SMISPipeline.morph (exact at t = 0 and 1)")
 
 
+# --- notebook 02: Semantic Pyramid --------------------------------------------------------------------------------
+
+def check_masked_l1(fn: Callable[[Tensor, Tensor, Tensor], Tensor], seed: int = 0) -> Verdict:
+    """Exercise 02.1: ``fn(fake, real, mask)`` is one spatial level's masked reconstruction error (no pooling)."""
+    from synthkit.models.semantic_pyramid import semantic_reconstruction_loss
+
+    ex = "02 exercise 1, the masked reconstruction term"
+    g = torch.Generator().manual_seed(seed)
+    fake, real = torch.randn(2, 5, 8, 8, generator=g), torch.randn(2, 5, 8, 8, generator=g)
+    mask = torch.zeros(2, 1, 8, 8)
+    mask[:, :, 2:6, 1:5] = 1
+    want = float(semantic_reconstruction_loss([fake], [real], [mask], pool=1))
+    got, err = _call(fn, ex, fake.clone(), real.clone(), mask.clone())
+    if err is not None:
+        return err
+    try:
+        got = float(got)
+    except (TypeError, ValueError, RuntimeError):
+        return Verdict(False, ex, f"return one number, got {type(got).__name__}")
+    if abs(got - want) > 1e-5:
+        everywhere = float((mask * (fake - real).abs()).sum() / (fake - real).abs().numel())
+        hint = ("divide by the number of *masked* values (sum of the mask times the channels), not by all of them: "
+                "a small kept region must not count less" if abs(got - everywhere) < 1e-5 else
+                "sum(m |phi(G) - phi(x)|) / (sum(m) * C): the mask [B, 1, h, w] broadcasts over the C channels")
+        return Verdict(False, ex, f"the term is {want:.4f}, yours {got:.4f}; {hint}")
+    return Verdict(True, ex, "the mean absolute feature error over the masked positions only: where m = 0 the "
+                   "generator is free")
+
+
+def check_capped_diversity(fn: Callable[..., Tensor], seed: int = 0) -> Verdict:
+    """Exercise 02.2: ``fn(z1, z2, x1, x2, tau)`` is the capped per-sample diversity loss."""
+    from synthkit.models.semantic_pyramid import diversity_sensitive_loss
+
+    ex = "02 exercise 2, the capped diversity term"
+    g = torch.Generator().manual_seed(seed)
+    z1, z2 = torch.randn(6, 16, generator=g), torch.randn(6, 16, generator=g)
+    x1 = torch.randn(6, 3, 8, 8, generator=g)
+    x2 = x1 + torch.linspace(0.05, 3.0, 6).view(6, 1, 1, 1) * torch.randn(6, 3, 8, 8, generator=g)
+    for tau in (0.5, 2.0):
+        want = float(diversity_sensitive_loss(z1, z2, x1, x2, tau))
+        got, err = _call(fn, ex, z1, z2, x1, x2, tau)
+        if err is not None:
+            return err
+        try:
+            got = float(got)
+        except (TypeError, ValueError, RuntimeError):
+            return Verdict(False, ex, f"return one number, got {type(got).__name__}")
+        if abs(got - want) > 1e-5:
+            return Verdict(False, ex, f"with tau = {tau} the term is {want:.4f}, yours {got:.4f}: per sample i, "
+                           "r_i = mean|x1_i - x2_i| / mean|z1_i - z2_i|, then -mean_i min(r_i, tau)")
+    return Verdict(True, ex, "each sample is pushed apart until its two images differ by tau, then left alone")
+
+
+def seed_spread_by_level(pipe: Any, image: Any, seeds: Sequence[int] = (0, 1, 2)) -> dict[str, float]:
+    """Mean absolute pixel difference (0..255) between generations of ``image`` from each level with different seeds."""
+    import numpy as np
+
+    out = {}
+    for level in pipe.levels:
+        imgs = [pipe.generate_from_level(image, level, seed=s).image.astype(np.float64) for s in seeds]
+        out[level] = float(np.mean([np.abs(a - b).mean() for i, a in enumerate(imgs) for b in imgs[i + 1:]]))
+    return out
+
+
+def check_near_copy_level(answer: Any, pipe: Any, image: Any) -> Verdict:
+    """Exercise 02.3: from which level do different seeds give (almost) the same image?"""
+    ex = "02 exercise 3, the level that copies"
+    spread = seed_spread_by_level(pipe, image)
+    want = min(spread, key=spread.get)
+    table = ", ".join(f"{k}: {v:.1f}" for k, v in spread.items())
+    if answer not in spread:
+        return Verdict(False, ex, f"answer with a level name, one of {list(spread)}; got {answer!r}")
+    return verdict(answer == want, ex, f"{want}: the seeds differ least there (mean |difference| per pixel, 0..255: "
+                   f"{table}); its features pin the image down",
+                   f"not {answer}; measure the seed-to-seed difference per level ({table})")
+
+
 # --- notebook 03: BachGAN ----------------------------------------------------------------------------------------
 
 def check_box_layout(fn: Callable[[Any, int, int, int], Any], boxes: Sequence[Any], num_classes: int, height: int,

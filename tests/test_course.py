@@ -250,3 +250,38 @@ def test_check_pooled_iou_and_classless():
     assert not v and "mean of per-class IoUs" in v.message
     assert course.check_classless_score(course.reference_classless_score, labels, L, (4, 9))
     assert not course.check_classless_score(lambda lab, Lg, t: np.zeros(len(lab)), labels, L, (4, 9))
+
+
+# --- notebook 02 ---------------------------------------------------------------------------------------------------
+def test_check_masked_l1():
+    good = lambda f, r, m: (m * (f - r).abs()).sum() / (m.sum() * f.shape[1])  # noqa: E731
+    assert course.check_masked_l1(good)
+    v = course.check_masked_l1(lambda f, r, m: (m * (f - r).abs()).sum() / (f - r).numel())
+    assert not v and "masked* values" in v.message
+
+
+def test_check_capped_diversity():
+    def good(z1, z2, x1, x2, tau):
+        r = (x1 - x2).abs().flatten(1).mean(1) / (z1 - z2).abs().flatten(1).mean(1)
+        return -r.clamp(max=tau).mean()
+
+    assert course.check_capped_diversity(good)
+    uncapped = lambda z1, z2, x1, x2, tau: -((x1 - x2).abs().flatten(1).mean(1) / (z1 - z2).abs().flatten(1).mean(1)).mean()  # noqa: E731
+    assert not course.check_capped_diversity(uncapped)
+
+
+def test_check_near_copy_level():
+    from synthkit.models.semantic_pyramid import make_task
+    from synthkit.pipelines.pyramid import PyramidPipeline
+
+    torch.manual_seed(0)
+    task = make_task("tiny_test")
+    pipe = PyramidPipeline(task.G.eval(), task.backbone)
+    image = torch.rand(3, pipe.image_size, pipe.image_size) * 2 - 1
+    spread = course.seed_spread_by_level(pipe, image)
+    best = min(spread, key=spread.get)
+    assert course.check_near_copy_level(best, pipe, image)
+    other = next(k for k in spread if k != best)
+    v = course.check_near_copy_level(other, pipe, image)
+    assert not v and best in v.message
+    assert "level name" in course.check_near_copy_level("conv99", pipe, image).message
