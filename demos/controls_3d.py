@@ -207,8 +207,11 @@ def build_tab() -> None:
             image = gr.Image(first[0], label="Image", type="numpy", format="png", height=DISPLAY, interactive=False,
                              elem_classes=["pixelated"], elem_id="c3d-image")
             notes = gr.Markdown(first[1], elem_id="c3d-notes")
-            layers_of = gr.Radio([NO_LAYERS] + [f"object {k + 1}" for k in range(n)], value=NO_LAYERS,
-                                 label="Layers of (features | silhouette | alpha | depth)", elem_id="c3d-layers-of")
+            # a Dropdown that lets any value through, so an API call with an unknown object gets our message
+            # (which names the valid choices) rather than Gradio's own preprocessing error
+            layers_of = gr.Dropdown([NO_LAYERS] + [f"object {k + 1}" for k in range(n)], value=NO_LAYERS,
+                                    allow_custom_value=True, label="Layers of (features | silhouette | alpha | depth)",
+                                    elem_id="c3d-layers-of")
             layers = gr.Image(label="Layers", type="numpy", format="png", interactive=False, elem_id="c3d-layers")
             with gr.Row():
                 frames = gr.Number(value=24, precision=0, minimum=4, maximum=120, label="Turntable frames")
