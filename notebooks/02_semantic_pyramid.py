@@ -117,9 +117,10 @@ print("pixels:", x_ref[0].numel(), "numbers | scene:", SCENES[int(test[2]["scene
 
 # %% [markdown]
 # The classic way back from features to an image (Mahendran & Vedaldi 2015) is optimisation: start from noise and
-# follow the gradient of `|phi_l(x) - phi_l(x_ref)|^2` with respect to the *pixels*. For a shallow level it
-# works, because conv1 is almost the image. For a deep level it cannot: `fc8` has 6 numbers for 12,288 pixel
-# values, so a huge set of images, almost all of them noise, share them. Nothing in the loss asks the result to
+# follow the gradient of $\|\phi_l(x) - \phi_l(x_{ref})\|^2 / \|\phi_l(x_{ref})\|^2$ with respect to the *pixels*
+# (the cell below is exactly that, with Adam). For a shallow level it works, because conv1 is almost the image.
+# For a deep level it cannot: `fc8` has 6 numbers for 12,288 pixel values, so a huge set of images, almost all of
+# them noise, share them. Nothing in the loss asks the result to
 # look like a *natural* image.
 
 # %%
@@ -233,15 +234,22 @@ draw_pyramid(config)
 # random hole. The generator therefore learns both "generate from level l" and "fill a hole from level l, keeping
 # the rest", which is exactly what inpainting needs later. The losses (`synthkit/models/semantic_pyramid.py`):
 #
-# * adversarial, least squares: `L_adv = E[(D(G(phi, m, z)) - 1)^2]`;
-# * semantic reconstruction: the *generated* image goes through the same frozen classifier, and per level
-#   `alpha_l * sum(P(m_l) |P(phi_l(G)) - P(phi_l(x))|) / (sum(P(m_l) C_l) * s_l)`, with `P` a 2x2 max-pool that
-#   forgives small shifts and `s_l` the mean size of the level's features (so fc8's logits do not outweigh the
-#   rest); `alpha_l` decreases with depth (4, 3, 2, 1, 1, 1, 1): the shallow levels carry most of the picture;
-# * diversity: the ports use the ratio `E|z1 - z2| / E|G(z1) - G(z2)|`; the Toyscapes model uses the capped
-#   per-sample version of Yang et al. 2019, `-E_i min(|G(z1)_i - G(z2)_i| / |z1_i - z2_i|, tau)`: every sample is
-#   pushed apart until its two images differ by `tau`, so levels that leave freedom use it and near copies are
-#   left alone.
+# * adversarial, least squares: $L_{adv} = \mathbb E\big[(D(G(\phi, m, z)) - 1)^2\big]$;
+# * semantic reconstruction: the *generated* image goes through the same frozen classifier, and per level $l$
+#
+#   $$L_{rec} = \sum_l \alpha_l\,\frac{\sum P(m_l)\,\big|P(\phi_l(G)) - P(\phi_l(x))\big|}{\sum P(m_l)\; C_l\; s_l},$$
+#
+#   with $P$ a 2×2 max-pool that forgives small shifts, $C_l$ the level's channels and $s_l$ the mean size of its
+#   features (so fc8's logits do not outweigh the rest); $\alpha_l$ decreases with depth (4, 3, 2, 1, 1, 1, 1): the
+#   shallow levels carry most of the picture (exercise 1 writes one term);
+# * diversity: the ports use the ratio $\mathbb E|z_1 - z_2| \,/\, \mathbb E|G(z_1) - G(z_2)|$; the Toyscapes model
+#   uses the capped per-sample version of Yang et al. 2019,
+#
+#   $$L_{div} = -\,\mathbb E_i\,\min\!\Big(\frac{|G(z_1)_i - G(z_2)_i|}{|z_1 - z_2|_i},\ \tau\Big):$$
+#
+#   every sample is pushed apart until its two images differ by $\tau$, so levels that leave freedom use it and
+#   near copies are left alone (exercise 2 writes it). All three are pure functions of
+#   `synthkit/models/semantic_pyramid.py` (`semantic_reconstruction_loss`, `diversity_sensitive_loss`).
 #
 # The noise enters the z MLP *and* modulates each level block (`z_to_blocks`, BigGAN's hierarchical latent):
 # without that route a generation from fc7 / fc8 ignored z (one image per scene). The module docstring of
