@@ -597,7 +597,9 @@ def load_backbone(
             "hash_check": f"sha256 starts with {(expected_sha256 or VGG_WEIGHT_FILES[name][1]).lower()}"})
     else:
         raise ValueError(f"unknown backbone {name!r}; valid names: {list(BACKBONES)}")
-    return model.freeze().to(device)
+    from synthkit.devices import resolve_device
+
+    return model.freeze().to(resolve_device(device))
 
 
 @torch.no_grad()

@@ -492,7 +492,9 @@ def load(
             "with save_pretrained of a synthkit model class, or load it with ThatClass.from_pretrained(folder)"
         )
     cls = resolve_class(config[CLASS_KEY], config_path)
-    return cls.from_pretrained(str(folder), map_location=device, sha256=sha256)
+    from synthkit.devices import resolve_device
+
+    return cls.from_pretrained(str(folder), map_location=str(resolve_device(device)), sha256=sha256)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
