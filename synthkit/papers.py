@@ -58,7 +58,7 @@ PAPERS: dict[str, Paper] = {
         Paper("bachgan", "BachGAN: image from salient object layout, Li et al.", "2003.11690", "bachgan",
               notebook="03_bachgan", demos=("layout_to_image",)),
         Paper("controllable3d", "Towards Unsupervised Learning of Generative Models for 3D Controllable Image "
-              "Synthesis, Liao et al.", "1912.05237", "controllable3d", status="building",
+              "Synthesis, Liao et al.", "1912.05237", "controllable3d",
               notebook="04_controllable3d", demos=("controls_3d",)),
         Paper("image2stylegan", "Image2StyleGAN++, Abdal et al. (on a StyleGAN2 generator)", "1911.11544",
               "stylegan2", notebook="05_image2stylegan", demos=("embed_and_edit",)),

@@ -167,7 +167,7 @@ register(
     "controllable3d-toyshapes3d",
     paper="controllable3d",
     folder="controllable3d-toyshapes3d",
-    sha256="34d537671335ccd69115432147c90f9706ec3d4986272f0945e3994548bb2824",
+    sha256="a642d8a3776de71cdd7d90b1a0b9df37e7e8905e1a8d7318bc8ca996e8edbabc",
     description="3D-controllable GAN (Liao et al.) on Toyshapes3D 64x64: 3 cuboid primitives, splatted points, "
     "AdaIN 2D generator, CPU-trained (G EMA): the model of the 3D-controls app and notebook 04",
 )
