@@ -38,17 +38,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 def load_generator(args):
     import synthkit
-    from synthkit.hub import load_safetensors
     from synthkit.models.controllable3d import Controllable3DConfig, Controllable3DGenerator
+    from synthkit.train_state import load_run_generator
 
     if args.run:
-        state_dir = Path(args.run) / "checkpoint"
         G = Controllable3DGenerator(Controllable3DConfig.from_preset(args.preset))
-        tensors = load_safetensors(state_dir / "state.safetensors")
-        prefix = "G_ema." if any(k.startswith("G_ema.") for k in tensors) else "G."
-        G.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
-        step = json.loads((state_dir / "state.json").read_text())["step"]
-        return G.eval(), f"{args.run} ({prefix[:-1]} at step {step})"
+        step, prefix = load_run_generator(args.run, G)
+        return G.eval(), f"{args.run} ({prefix} at step {step})"
     return synthkit.load(args.model).eval(), args.model
 
 

@@ -32,15 +32,12 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def load_generator(args):
     import synthkit
-    from synthkit.hub import load_safetensors
     from synthkit.models.stylegan2 import StyleGAN2Config, StyleGAN2Generator
+    from synthkit.train_state import load_run_generator
 
     if args.run:
-        state_dir = Path(args.run) / "checkpoint"
         G = StyleGAN2Generator(StyleGAN2Config.from_preset(args.preset))
-        tensors = load_safetensors(state_dir / "state.safetensors")
-        G.load_state_dict({k[len("G_ema."):]: v for k, v in tensors.items() if k.startswith("G_ema.")})
-        step = json.loads((state_dir / "state.json").read_text())["step"]
+        step, _ = load_run_generator(args.run, G, prefix="G_ema")
         return G.eval(), f"{args.run} (G_ema at step {step})"
     return synthkit.load(args.model).eval(), args.model
 

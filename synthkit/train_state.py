@@ -92,6 +92,22 @@ def find_checkpoint(out_dir: str | Path) -> Path | None:
     return None
 
 
+def load_run_generator(run_dir: str | Path, G: Any, prefix: str | None = None) -> tuple[int, str]:
+    """Load the generator weights of a run's last checkpoint into ``G``, strictly (for evaluating a run that has not
+    been exported). ``prefix``: "G_ema" or "G"; None takes G_ema when the checkpoint has one, else G. Returns
+    (the checkpoint's step, the prefix used)."""
+    from synthkit.hub import CheckpointError, load_safetensors
+
+    folder = find_checkpoint(run_dir)
+    if folder is None:
+        raise CheckpointError(f"{run_dir}: no checkpoint (expected {CHECKPOINT}/state.json and state.safetensors)")
+    tensors = load_safetensors(folder / "state.safetensors", device="cpu")
+    if prefix is None:
+        prefix = "G_ema" if any(k.startswith("G_ema.") for k in tensors) else "G"
+    G.load_state_dict({k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")})
+    return int(json.loads((folder / "state.json").read_text(encoding="utf-8"))["step"]), prefix
+
+
 class _Run:
     """The mutable state of one training run (models, optimisers, step, history); one per ``train`` call."""
 

@@ -343,3 +343,18 @@ def test_frozen_modules_of_a_task_follow_the_model_to_its_device():
     assert move_task_modules(task, "meta") == ["backbone"]
     assert all(p.device.type == "meta" for p in task.backbone.parameters())
     assert all(p.device.type == "cpu" for p in task.G.parameters())  # G, D, E are the loop's own business
+
+
+def test_load_run_generator_reads_the_checkpoints_ema(tmp_path):
+    from synthkit.train_state import load_run_generator
+
+    task, cfg = T.resolve_task("toy", "tiny_test", [])
+    T.train(task, replace(cfg, steps=2, out_dir=str(tmp_path / "run"), progress=False, ema_decay=0.5))
+    exported = synthkit.load(tmp_path / "run" / "model")  # the loop exports G_ema
+    fresh, _ = T.resolve_task("toy", "tiny_test", [])
+    assert load_run_generator(tmp_path / "run", fresh.G) == (2, "G_ema")
+    assert all(torch.equal(a, b) for a, b in zip(fresh.G.state_dict().values(), exported.state_dict().values()))
+    assert load_run_generator(tmp_path / "run", fresh.G, prefix="G")[1] == "G"
+    assert not all(torch.equal(a, b) for a, b in zip(fresh.G.state_dict().values(), exported.state_dict().values()))
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        load_run_generator(tmp_path / "nothing", fresh.G)
