@@ -64,9 +64,11 @@ def _cpu_seconds() -> float:
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def _loader_rate(size: int, n: int, workers: int = 2, batch_size: int = 32) -> tuple[float, float]:
-    """(wall samples/s, samples per CPU-second summed over the main process and the workers)."""
-    ds = ToyscapesDataset(size=size, length=n + batch_size, split="train", seed=0)
+def _loader_rate(size: int, n: int, workers: int = 2, batch_size: int = 32,
+                 dataset_cls: type = ToyscapesDataset) -> tuple[float, float]:
+    """(wall samples/s, samples per CPU-second summed over the main process and the workers); ``dataset_cls`` takes
+    (size, length, split, seed) like ToyscapesDataset (bench_toyshapes3d.py passes Toyshapes3DDataset)."""
+    ds = dataset_cls(size=size, length=n + batch_size, split="train", seed=0)
     dl = torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=workers, persistent_workers=False)
     c0 = _cpu_seconds()
     it = iter(dl)

@@ -20,27 +20,11 @@ from pathlib import Path
 
 import torch
 
-from bench_toyscapes import _cpu_seconds, _machine, _rate  # benchmarks/bench_toyscapes.py
+from bench_toyscapes import _loader_rate, _machine, _rate  # benchmarks/bench_toyscapes.py
 from synthkit.data.toyshapes3d import Toyshapes3DDataset, render
 
 SIZES = (64, 128)
 TARGET_64 = 200.0
-
-
-def _loader_rate(size: int, n: int, workers: int = 2, batch_size: int = 32) -> tuple[float, float]:
-    ds = Toyshapes3DDataset(size=size, length=n + batch_size, split="train", seed=0)
-    dl = torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=workers, persistent_workers=False)
-    c0 = _cpu_seconds()
-    it = iter(dl)
-    first = next(it)  # worker start-up is not counted in the wall rate
-    seen, t = 0, time.perf_counter()
-    for batch in it:
-        seen += batch["image"].shape[0]
-    wall = seen / (time.perf_counter() - t)
-    del it, batch
-    time.sleep(0.5)
-    cpu = (seen + first["image"].shape[0]) / max(_cpu_seconds() - c0, 1e-9)
-    return wall, cpu
 
 
 def main(argv=None) -> dict:
@@ -56,7 +40,7 @@ def main(argv=None) -> dict:
         ds = Toyshapes3DDataset(size=size, length=n + 1, split="train", seed=0)
         r, r_cpu = _rate(lambda i: render(0, i, size), n)
         d, d_cpu = _rate(lambda i: ds[i], n)
-        lo, lo_cpu = _loader_rate(size, 2 * n)
+        lo, lo_cpu = _loader_rate(size, 2 * n, dataset_cls=Toyshapes3DDataset)
         rows.append({"size": size, "render": r, "render_cpu": r_cpu, "dataset": d, "dataset_cpu": d_cpu,
                      "loader_2_workers": lo, "loader_cpu": lo_cpu})
         print(f"size {size}: render {r:.0f}/s ({r_cpu:.0f}/s CPU), dataset {d:.0f}/s ({d_cpu:.0f}/s CPU), "
