@@ -74,6 +74,17 @@ def _call(fn: Callable[..., Any], exercise: str, *args: Any) -> tuple[Any, Verdi
         return None, Verdict(False, exercise, f"your function raised {type(exc).__name__}: {exc}")
 
 
+def _call_scalar(fn: Callable[..., Any], exercise: str, *args: Any) -> tuple[float | None, Verdict | None]:
+    """``_call`` for a function that must return one number (a Python number or a 0-d tensor)."""
+    got, err = _call(fn, exercise, *args)
+    if err is not None:
+        return None, err
+    try:
+        return float(got), None
+    except (TypeError, ValueError, RuntimeError):
+        return None, Verdict(False, exercise, f"return one number (a 0-d tensor is fine), got {type(got).__name__}")
+
+
 # --- notebook 00: the tour ---------------------------------------------------------------------------------------
 
 def check_d_hinge(fn: Callable[[Tensor, Tensor], Tensor], seed: int = 0) -> Verdict:
@@ -85,13 +96,9 @@ def check_d_hinge(fn: Callable[[Tensor, Tensor], Tensor], seed: int = 0) -> Verd
     for shape in ((8,), (4, 1, 6, 6), (2, 3)):
         real, fake = 2 * torch.randn(shape, generator=g), 2 * torch.randn(shape, generator=g)
         want = float(d_hinge_loss(real, fake))
-        got, err = _call(fn, ex, real.clone(), fake.clone())
+        got, err = _call_scalar(fn, ex, real.clone(), fake.clone())
         if err is not None:
             return err
-        try:
-            got = float(got)
-        except (TypeError, ValueError, RuntimeError):
-            return Verdict(False, ex, f"return one number (a 0-d tensor), got {type(got).__name__}")
         if abs(got - want) > 1e-5:
             no_relu = float((1 - real).mean() + (1 + fake).mean())
             hint = ("without the max(0, .) the loss keeps pushing logits that are already right; clamp each term"
@@ -245,13 +252,9 @@ def check_masked_l1(fn: Callable[[Tensor, Tensor, Tensor], Tensor], seed: int = 
     mask = torch.zeros(2, 1, 8, 8)
     mask[:, :, 2:6, 1:5] = 1
     want = float(semantic_reconstruction_loss([fake], [real], [mask], pool=1))
-    got, err = _call(fn, ex, fake.clone(), real.clone(), mask.clone())
+    got, err = _call_scalar(fn, ex, fake.clone(), real.clone(), mask.clone())
     if err is not None:
         return err
-    try:
-        got = float(got)
-    except (TypeError, ValueError, RuntimeError):
-        return Verdict(False, ex, f"return one number, got {type(got).__name__}")
     if abs(got - want) > 1e-5:
         everywhere = float((mask * (fake - real).abs()).sum() / (fake - real).abs().numel())
         hint = ("divide by the number of *masked* values (sum of the mask times the channels), not by all of them: "
@@ -273,13 +276,9 @@ def check_capped_diversity(fn: Callable[..., Tensor], seed: int = 0) -> Verdict:
     x2 = x1 + torch.linspace(0.05, 3.0, 6).view(6, 1, 1, 1) * torch.randn(6, 3, 8, 8, generator=g)
     for tau in (0.5, 2.0):
         want = float(diversity_sensitive_loss(z1, z2, x1, x2, tau))
-        got, err = _call(fn, ex, z1, z2, x1, x2, tau)
+        got, err = _call_scalar(fn, ex, z1, z2, x1, x2, tau)
         if err is not None:
             return err
-        try:
-            got = float(got)
-        except (TypeError, ValueError, RuntimeError):
-            return Verdict(False, ex, f"return one number, got {type(got).__name__}")
         if abs(got - want) > 1e-5:
             return Verdict(False, ex, f"with tau = {tau} the term is {want:.4f}, yours {got:.4f}: per sample i, "
                            "r_i = mean|x1_i - x2_i| / mean|z1_i - z2_i|, then -mean_i min(r_i, tau)")
