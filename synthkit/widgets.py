@@ -27,12 +27,14 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from synthkit.project import pip_hint
+
 __all__ = ["LiveLossPlot", "image_scrubber", "live_loss_plot", "class_dropdown", "seed_slider",
            "to_png"]
 
 INSTALL_HINT = ("synthkit.widgets needs ipywidgets (>= 8): `pip install ipywidgets` (Colab has it), or synthkit's "
-                "notebooks extra: `pip install -e \".[notebooks]\"` in a checkout. Jupyter, JupyterLab and Colab then "
-                "show the widgets.")
+                f"notebooks extra: `{pip_hint('notebooks')}` (in a checkout: `pip install -e \".[notebooks]\"`). "
+                "Jupyter, JupyterLab and Colab then show the widgets.")
 
 
 def _ipywidgets():

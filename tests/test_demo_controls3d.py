@@ -199,7 +199,7 @@ def test_browser_camera_slider_turns_the_scene(url, browser_page, artifacts_dir)
     page.goto(url)
     img = page.locator("#c3d-image img")
     img.wait_for(state="visible", timeout=60_000)
-    page.wait_for_timeout(500)
+    before_src = img.get_attribute("src")  # read before the drag, so a fast answer cannot be missed
     # drag the camera-azimuth thumb most of the way to the right, as a user does (the event runs on release)
     slider = page.locator("#c3d-azimuth input[type=range]")
     bb = slider.bounding_box()
@@ -208,10 +208,11 @@ def test_browser_camera_slider_turns_the_scene(url, browser_page, artifacts_dir)
     page.mouse.down()
     page.mouse.move(bb["x"] + 0.6 * bb["width"], y, steps=6)
     page.mouse.up()
+    # the render runs on release only (one event per release), so the first new picture is the final one
     page.wait_for_function(
-        "(src) => { const i = document.querySelector('#c3d-image img'); return i && i.src !== src; }",
-        arg=img.get_attribute("src"), timeout=30_000)
-    page.wait_for_timeout(1500)  # always_last: the release's frame is the last one
+        "(src) => { const i = document.querySelector('#c3d-image img');"
+        " return i && i.src !== src && i.complete && i.naturalWidth > 0; }",
+        arg=before_src, timeout=30_000)
     azimuth = float(page.locator("#c3d-azimuth input[type=number]").input_value())
     src = page.locator("#c3d-image img").get_attribute("src")
     page.screenshot(path=str(artifacts_dir / "controls3d_tab.png"), full_page=True)
