@@ -528,11 +528,12 @@ print(train(task_f, cfg_f, dataset=folder_set)[-1])
 # `torch.load(weights_only=True)` (no pickled code runs) and writes `config.json` + `model.safetensors`:
 #
 # ```bash
-# synthkit convert smis latest_net_G.pth --encoder latest_net_E.pth --preset deepfashion --out weights/smis-deepfashion
+# synthkit convert smis latest_net_G.pth --encoder latest_net_E.pth --out weights/smis-deepfashion
 # ```
 #
 # Then `load_smis("weights/smis-deepfashion")` gives the same pipeline as above, with the 8 DeepFashion classes
-# (`--preset cityscapes` / `ade20k` for the others). At 256x256 and 96M parameters a CPU forward takes seconds.
+# (the converter reads the architecture from the checkpoint: Cityscapes, ADE20K or your own run convert the same way,
+# with the run's `opt.txt` beside the `.pth` for its image size). At 256x256 and 96M parameters a CPU forward takes seconds.
 
 # %%
 G_PTH = Path(os.environ.get("SMIS_G_PTH", "latest_net_G.pth"))
@@ -540,7 +541,7 @@ if G_PTH.is_file():
     import subprocess
 
     E_PTH = G_PTH.with_name("latest_net_E.pth")
-    cmd = ["synthkit", "convert", "smis", str(G_PTH), "--preset", "deepfashion", "--out", "weights/smis-deepfashion"]
+    cmd = ["synthkit", "convert", "smis", str(G_PTH), "--out", "weights/smis-deepfashion"]  # architecture read from the file
     if E_PTH.is_file():
         cmd[4:4] = ["--encoder", str(E_PTH)]
     subprocess.run(cmd, check=True)

@@ -720,8 +720,8 @@ print(ade20k_boxes(demo, object_classes={7}))
 # fusion, 5.2M parameters) and writes a synthkit folder. The weights are CC BY-NC-SA 4.0 (non-commercial).
 #
 # ```bash
-# synthkit convert bachgan city_model/60_net_G.pth --preset cityscapes --out bachgan-cityscapes
-# synthkit convert bachgan ade_model/150_net_G.pth --preset ade20k --out bachgan-ade20k
+# synthkit convert bachgan city_model/60_net_G.pth --out bachgan-cityscapes
+# synthkit convert bachgan ade_model/150_net_G.pth --out bachgan-ade20k
 # ```
 #
 # A converted generator still needs a memory. The official one (pickled scores for the validation images only) does

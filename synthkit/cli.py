@@ -96,17 +96,54 @@ def _cmd_sample(args: argparse.Namespace) -> None:
     print(f"wrote {args.out}")
 
 
+def _convert_overrides(args: argparse.Namespace) -> dict:
+    """--set FIELD=VALUE (JSON values, else strings) and --image-size HxW -> config fields to take as given."""
+    import json
+
+    fields: dict = {}
+    for item in args.set or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"--set expects FIELD=VALUE, got {item!r}")
+        try:
+            fields[key] = json.loads(value)
+        except json.JSONDecodeError:
+            fields[key] = value
+    if args.image_size:
+        try:
+            h, w = (int(v) for v in args.image_size.lower().split("x"))
+        except ValueError:
+            raise UserError(f"--image-size expects HxW (e.g. 256x512), got {args.image_size!r}") from None
+        if args.paper == "smis":
+            fields["image_size"] = (h, w)
+        else:
+            fields["height"], fields["width"] = h, w
+    return fields
+
+
 def _cmd_convert(args: argparse.Namespace) -> None:
-    if args.paper in ("smis", "bachgan") and not args.preset:
-        raise UserError(f"convert {args.paper} needs --preset (official preset: deepfashion, cityscapes or ade20k)")
+    from synthkit.convert.common import ConversionError
+
+    if args.paper not in ("smis", "bachgan") and (args.opt or args.image_size or args.set or args.preset):
+        raise UserError(f"convert {args.paper}: --opt, --image-size, --set and --preset are for smis / bachgan; "
+                        f"{args.paper} reads everything from the checkpoint")
+    try:
+        _run_convert(args)
+    except ConversionError as err:
+        raise UserError(str(err)) from None
+
+
+def _run_convert(args: argparse.Namespace) -> None:
     if args.paper == "smis":
         from synthkit.convert.smis import convert_smis
 
-        out = convert_smis(args.generator, encoder_pth=args.encoder, preset=args.preset, out_dir=args.out)
+        out = convert_smis(args.generator, encoder_pth=args.encoder, preset=args.preset, out_dir=args.out,
+                           opt_txt=args.opt, overrides=_convert_overrides(args))
     elif args.paper == "bachgan":
         from synthkit.convert.bachgan import convert_bachgan
 
-        out = convert_bachgan(args.generator, preset=args.preset, out_dir=args.out)
+        out = convert_bachgan(args.generator, preset=args.preset, out_dir=args.out, opt_txt=args.opt,
+                              overrides=_convert_overrides(args))
     elif args.paper == "stylegan2":
         from synthkit.convert.stylegan2 import convert_stylegan2
 
@@ -187,7 +224,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--lr-mlp", type=float, default=0.01, help="stylegan2: mapping lr multiplier (not stored; 0.01)")
     s.add_argument("--sha256", default=None, help="stylegan2: expected sha256 of the .pt (checked before loading)")
     s.add_argument("--encoder", default=None, help="SMIS only: latest_net_E.pth")
-    s.add_argument("--preset", default=None, help="smis/bachgan: official preset (deepfashion, cityscapes, ade20k)")
+    s.add_argument("--opt", default=None,
+                   help="smis/bachgan: the run's opt.txt (default: opt.txt beside the checkpoint, when there); it gives "
+                        "what the weights do not hold (image size) and is checked against them")
+    s.add_argument("--image-size", default=None, metavar="HxW",
+                   help="smis/bachgan: the image size the run used (not stored in the weights)")
+    s.add_argument("--set", action="append", metavar="FIELD=VALUE",
+                   help="smis/bachgan: take one config field as given (e.g. cgnorm=ade20k); checked against the weights")
+    s.add_argument("--preset", default=None,
+                   help="smis/bachgan: optional check that the checkpoint is this preset (deepfashion, cityscapes, "
+                        "ade20k); the architecture is always read from the checkpoint")
     s.add_argument("--out", required=True, help="output folder")
     s.set_defaults(func=_cmd_convert)
 

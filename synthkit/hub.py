@@ -355,6 +355,13 @@ class HubMixin(PyTorchModelHubMixin, library_name="synthkit", license="mit", tag
         config_path = folder / CONFIG_NAME
         config = _read_config(config_path) if config_path.exists() else {}
         config[CLASS_KEY] = self.synthkit_class_name()
+        # huggingface_hub stores only the dataclass ``config`` when there is one: keep the other simple constructor
+        # arguments too (e.g. GroupDNet's with_encoder), read from the attribute of the same name, so that
+        # from_pretrained rebuilds the same module tree.
+        for name in self._hub_mixin_init_parameters:
+            value = getattr(self, name, None)
+            if name != "config" and name not in config and isinstance(value, (bool, int, float, str)):
+                config[name] = value
         config_path.write_text(json.dumps(config, sort_keys=True, indent=2), encoding="utf-8")
         return result
 

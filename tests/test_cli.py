@@ -36,7 +36,9 @@ def test_data_preview_writes_a_grid(tmp_path: Path, dataset: str):
     (("data", "preview", "mnist", "--out", "x.png"), "toyscapes"),         # names the valid dataset
     (("train", "nosuchmodel", "--dry-run"), "smis"),                       # lists valid models
     (("sample", "no-such-model", "--out", "x.png"), "no-such-model"),
-    (("convert", "smis", "latest_net_G.pth", "--out", "o"), "--preset"),             # says what is missing
+    (("convert", "smis", "latest_net_G.pth", "--out", "o"), "latest_net_G.pth: no such file"),  # no preset needed
+    (("convert", "smis", "G.pth", "--image-size", "256", "--out", "o"), "--image-size expects HxW"),
+    (("convert", "stylegan2", "g.pt", "--preset", "ffhq", "--out", "o"), "reads everything from the checkpoint"),
     (("convert", "places365", "vgg16_places365.pth", "--out", "o"), "vgg16_places365.pth: no such file"),
 ])
 def test_user_mistakes_are_one_line_errors(args, expected, tmp_path):

@@ -12,6 +12,7 @@ from synthkit.convert.bachgan import (
     UNUSED_OFFICIAL_MODULES,
     convert_bachgan,
     convert_state_dict,
+    infer_config,
     load_official_generator,
 )
 from synthkit.convert.common import load_parity_case, parity_dir
@@ -24,15 +25,15 @@ pytestmark = [
 TOL = 1e-4
 
 
+def _write_opt_txt(options: dict, path) -> None:
+    """The run's options in the layout of the official ``save_options`` (right-aligned names, ``name: value``)."""
+    path.write_text("".join(f"{k:>25}: {v!s:<30}\n" for k, v in sorted(options.items())))
+
+
 def _tiny_config(meta: dict) -> BachGANConfig:
-    opt, shape = meta["options"], meta["shapes"]["image"]
-    return BachGANConfig(
-        num_classes=opt["semantic_nc"],
-        base_channels=opt["ngf"],
-        height=shape[2],
-        width=shape[3],
-        num_upsampling_layers=opt["num_upsampling_layers"],
-    )
+    """The architecture as the converter reads it from the fixture's state and the run's options (no preset, no
+    width typed here)."""
+    return infer_config(load_parity_case("bachgan_tiny").state, opt=meta["options"])
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +42,10 @@ def case():
 
 
 def test_bachgan_tiny_matches_official_outputs(case):
-    G, report = load_official_generator(case.state, _tiny_config(case.meta))
+    # the inference path: architecture from the state's shapes, image size and upsampling mode from the options
+    G, report = load_official_generator(case.state, opt=case.meta["options"])
+    assert report.inferred["base_channels"]["source"].startswith("shapes")
+    assert (G.config.height, G.config.width) == tuple(case.meta["shapes"]["image"][2:])
     box_layout = case.inputs["box_layout"].float()
     retrieved = case.inputs["retrieved"].float()
     with torch.no_grad():
@@ -85,12 +89,12 @@ def test_unused_official_modules_are_dropped_with_reasons(case):
 
 
 def test_convert_bachgan_pth_to_folder_and_reload(case, tmp_path):
+    """A real-layout checkpoint (with the unused FCN modules) and its opt.txt in one folder: no preset, no
+    overrides; the converter reads the architecture from the keys and the size from opt.txt."""
     pth = tmp_path / "60_net_G.pth"
     torch.save(_full_official_state(case), pth)
-    cfg = _tiny_config(case.meta)
-    overrides = {"num_classes": cfg.num_classes, "base_channels": cfg.base_channels, "height": cfg.height,
-                 "width": cfg.width, "num_upsampling_layers": cfg.num_upsampling_layers}
-    out = convert_bachgan(pth, preset="cityscapes", out_dir=tmp_path / "converted", overrides=overrides)
+    _write_opt_txt(case.meta["options"], tmp_path / "opt.txt")
+    out = convert_bachgan(pth, out_dir=tmp_path / "converted")
     assert {"config.json", "model.safetensors", "README.md", "conversion.json"} <= {p.name for p in out.iterdir()}
     G = BachGANGenerator.from_pretrained(out)
     with torch.no_grad():
@@ -102,6 +106,8 @@ def test_wrong_preset_gives_clear_error(case):
     wrong = BachGANConfig(num_classes=35, base_channels=16, height=128, width=256)
     with pytest.raises(ValueError, match="base width"):
         convert_state_dict(case.state, wrong)
+    with pytest.raises(ValueError, match=r"not the 'cityscapes' preset[\s\S]*base_channels: checkpoint 8, preset 64"):
+        load_official_generator(case.state, "cityscapes", opt=case.meta["options"])
     missing = {k: v for k, v in case.state.items() if not k.startswith("up_3.")}
     with pytest.raises(ValueError, match="missing synthkit keys"):
         convert_state_dict(missing, _tiny_config(case.meta))

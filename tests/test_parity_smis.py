@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from synthkit.convert.common import load_parity_case
-from synthkit.convert.smis import convert_generator_state, convert_smis, load_official_model
+from synthkit.convert.smis import convert_generator_state, convert_smis, infer_config, load_official_model
 from synthkit.models.groupdnet import (
     GroupDNet,
     GroupDNetConfig,
@@ -32,7 +32,7 @@ pytestmark = [
     pytest.mark.skipif(not PARITY.is_dir(), reason=f"parity fixtures not found at {PARITY} (CI provides them)"),
 ]
 
-GENERATOR_CASES = {"smis_deepfashion_tiny": "deepfashion_tiny", "smis_cityscapes_tiny": "cityscapes_tiny"}
+GENERATOR_CASES = ("smis_deepfashion_tiny", "smis_cityscapes_tiny")  # converted with no preset: read from the keys
 
 
 def _case(name: str):
@@ -63,9 +63,12 @@ def test_every_smis_fixture_is_covered():
 )
 def test_generator_parity(name):
     case = _case(name)
-    model, report = load_official_model(case.state, None, GENERATOR_CASES[name])
+    model, report = load_official_model(case.state, None)  # the inference path: no preset
     # every official key was converted (nothing dropped for these classes)
     assert set(report.converted) == set(case.state) and not report.dropped
+    assert model.config.cgnorm == case.meta["options"]["dataset_mode"]
+    assert model.config.num_classes == case.meta["options"]["semantic_nc"]
+    assert report.inferred["block_channels"]["source"].startswith("shapes")
     z = latent_from_official(case.inputs["z"], model.config.num_classes)
     with torch.no_grad():
         image = model.generate(z, _seg(case, model.config))
@@ -77,7 +80,7 @@ def test_generator_parity(name):
 def test_generator_parity_with_trainable_spectral_norm():
     # keep_spectral_norm=True loads weight_orig/u/v into torch parametrizations instead of folding them
     case = _case("smis_deepfashion_tiny")
-    model, _ = load_official_model(case.state, None, "deepfashion_tiny", keep_spectral_norm=True)
+    model, _ = load_official_model(case.state, None, keep_spectral_norm=True)
     assert any("parametrizations.weight.original" in k for k in model.state_dict())
     z = latent_from_official(case.inputs["z"], 8)
     with torch.no_grad():
@@ -87,7 +90,7 @@ def test_generator_parity_with_trainable_spectral_norm():
 
 def test_generator_parity_with_norm_cache():
     case = _case("smis_deepfashion_tiny")
-    model, _ = load_official_model(case.state, None, "deepfashion_tiny")
+    model, _ = load_official_model(case.state, None)
     z = latent_from_official(case.inputs["z"], 8)
     with torch.no_grad():
         cache = model.precompute_norm_params(_seg(case, model.config))
@@ -99,7 +102,7 @@ def test_fast_generator_parity_one_off_and_cached():
     from synthkit.models.groupdnet_fast import FastGroupDNet
 
     case = _case("smis_deepfashion_tiny")
-    model, _ = load_official_model(case.state, None, "deepfashion_tiny")
+    model, _ = load_official_model(case.state, None)
     fast = FastGroupDNet(model)
     z = latent_from_official(case.inputs["z"], 8)
     seg = _seg(case, model.config)
@@ -111,7 +114,7 @@ def test_fast_generator_parity_one_off_and_cached():
 def test_encoder_parity():
     """Official ConvEncoder: per-class crops (trans_img) and grouped encoder -> mu, logvar."""
     e_case, g_case = _case("smis_deepfashion_encoder_tiny"), _case("smis_deepfashion_tiny")
-    model, report = load_official_model(g_case.state, e_case.state, "deepfashion_tiny")
+    model, report = load_official_model(g_case.state, e_case.state)
     assert {k for k in report.converted if k.startswith("E:")} == {f"E:{k}" for k in e_case.state}
     seg = _seg(e_case, model.config)
     crops = class_crops(e_case.inputs["real_image"], seg, model.config.encoder_size)
@@ -145,6 +148,10 @@ def test_ade20k_manifest_keys_and_shapes(keep_spectral_norm):
     assert tuple(converted["conv_img.weight"].shape) == (3, 128, 3, 3)  # the 2*ngf-wide conv_img
 
     config = GroupDNetConfig.from_preset("ade20k", spectral_norm=keep_spectral_norm)
+    # read from the keys alone (no preset), the architecture is the paper-size ADE20K one
+    inferred = infer_config(state)
+    for field in ("num_classes", "block_channels", "block_groups", "cgnorm", "image_size", "input_groups"):
+        assert getattr(inferred, field) == getattr(config, field), field
     with torch.device("meta"):
         G = GroupDNetGenerator(config)
     expected = {k: tuple(v.shape) for k, v in G.state_dict().items()}
@@ -164,7 +171,7 @@ def test_convert_smis_end_to_end_from_pth_files(tmp_path):
     torch.save(g_case.state, tmp_path / "latest_net_G.pth")
     torch.save(e_case.state, tmp_path / "latest_net_E.pth")
     out = convert_smis(
-        tmp_path / "latest_net_G.pth", tmp_path / "latest_net_E.pth", preset="deepfashion_tiny", out_dir=tmp_path / "m"
+        tmp_path / "latest_net_G.pth", tmp_path / "latest_net_E.pth", out_dir=tmp_path / "m"
     )
     assert {"config.json", "model.safetensors", "README.md", "conversion.json"} <= {p.name for p in out.iterdir()}
     model = synthkit.load(str(out))
@@ -180,7 +187,10 @@ def test_convert_smis_end_to_end_from_pth_files(tmp_path):
     assert (logvar - latent_from_official(e_case.outputs["logvar"], 8)).abs().max().item() <= TOL
 
 
-def test_converter_rejects_wrong_preset():
+def test_preset_is_only_a_check():
     case = _case("smis_deepfashion_tiny")
-    with pytest.raises(ValueError, match="right --preset"):
-        load_official_model(case.state, None, "cityscapes_tiny")
+    with pytest.raises(ValueError, match=r"not the 'cityscapes' preset[\s\S]*cgnorm: checkpoint 'deepfashion'"):
+        load_official_model(case.state, None, "cityscapes")
+    # the official width (ngf 160) is not this checkpoint's: the check names the widths
+    with pytest.raises(ValueError, match=r"not the 'deepfashion' preset[\s\S]*block_channels: checkpoint \(128,"):
+        load_official_model(case.state, None, "deepfashion")

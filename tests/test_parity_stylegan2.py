@@ -9,6 +9,8 @@ import re
 import pytest
 import torch
 
+from synthkit.convert.common import ConversionReport
+
 import synthkit
 from synthkit.convert.common import load_parity_case, parity_dir
 from synthkit.convert.stylegan2 import (
@@ -126,12 +128,24 @@ def test_any_size_and_width_is_read_from_the_keys(size, style_dim, n_mlp, channe
     torch.manual_seed(1)
     src = StyleGAN2Generator(StyleGAN2Config(image_size=size, style_dim=style_dim, n_mlp=n_mlp, channels=channels))
     state = _to_rosinality(src)
-    cfg = config_from_state(state)
+    report = ConversionReport()
+    cfg = config_from_state(state, report=report)
     assert (cfg.image_size, cfg.style_dim, cfg.n_mlp, cfg.channels) == (size, style_dim, n_mlp, channels)
+    assert report.inferred["channel_multiplier"]["value"] == "custom widths"
+    assert report.inferred["style_dim"]["source"].startswith("shapes")
     G, _ = load_rosinality_generator(state)
     z = torch.randn(2, style_dim)
     with torch.no_grad():
         assert torch.equal(G(z, "const"), src.eval()(z, "const"))
+
+
+def test_channel_multiplier_is_recognised():
+    """rosinality's own table (512 to 32 px, then 256 x cm at 64 px) is recognised as channel_multiplier 2."""
+    cfg = StyleGAN2Config(image_size=64, style_dim=8, n_mlp=1, channels=(512, 512, 512, 512, 512))
+    state = _to_rosinality(StyleGAN2Generator(cfg))
+    report = ConversionReport()
+    config_from_state(state, report=report)
+    assert report.inferred["channel_multiplier"]["value"] == 2
 
 
 def test_wrong_checkpoints_are_named(tmp_path):
@@ -146,6 +160,8 @@ def test_wrong_checkpoints_are_named(tmp_path):
         load_rosinality_generator(wrong)
     with pytest.raises(ValueError, match="missing"):
         load_rosinality_generator({"conv.weight": torch.zeros(1)})
+    with pytest.raises(ValueError, match=r"key 'discriminator\.weight' is not part of rosinality's"):
+        load_rosinality_generator({**state, "discriminator.weight": torch.zeros(1)})
     pt = tmp_path / "evil.pt"
     torch.save({"g_ema": state, "hook": print}, pt)  # a pickled function is refused, never called
     from synthkit.hub import CheckpointError

@@ -6,7 +6,11 @@
   without spectral norm that loads the folded weight gives the same outputs (and skips the per-call division).
 - :func:`spectral_norm_to_parametrizations`: the same three tensors renamed for
   ``torch.nn.utils.parametrizations.spectral_norm`` (keeps spectral norm trainable).
-- :class:`ConversionReport`: which official key went where, which were dropped and why.
+- :class:`ConversionReport`: which official key went where, which were dropped and why, and which source (the
+  checkpoint's shapes, ``opt.txt``, an argument, an official default) decided each architecture field.
+- :func:`read_opt_txt`, :func:`find_opt_txt`: the options file the official SPADE-family code writes beside its
+  checkpoints (``checkpoints/<name>/opt.txt``).
+- :class:`ConversionError`: a checkpoint that cannot be mapped; the message names the file, the key or the field.
 - :func:`parity_dir`, :func:`load_parity_case`: read the parity fixtures (``../shared/fixtures/parity/``).
 """
 from __future__ import annotations
@@ -21,6 +25,11 @@ from torch import Tensor
 
 __all__ = [
     "ConversionReport",
+    "ConversionError",
+    "read_opt_txt",
+    "find_opt_txt",
+    "semantic_nc_from_opt",
+    "image_size_from_opt",
     "load_official_state",
     "fold_spectral_norm",
     "spectral_norm_to_parametrizations",
@@ -32,15 +41,115 @@ __all__ = [
 _SN_SUFFIXES = ("weight_orig", "weight_u", "weight_v")
 
 
+class ConversionError(ValueError):
+    """An official checkpoint that cannot be converted as it is: the message says which file, key or field, and
+    what to pass or check. Nothing was loaded."""
+
+
 @dataclass
 class ConversionReport:
-    """What happened to each official key."""
+    """What happened to each official key, and where each architecture field came from."""
 
     converted: dict[str, str] = field(default_factory=dict)  # official key -> synthkit key
     dropped: dict[str, str] = field(default_factory=dict)  # official key -> reason
+    # config field -> {"value": ..., "source": "shapes: fc.weight [128, 8, 3, 3]" | "opt.txt: ngf" | ...}
+    inferred: dict[str, dict] = field(default_factory=dict)
+
+    def decide(self, name: str, value, source: str):
+        """Record that ``source`` decided config field ``name`` = ``value``; returns ``value``."""
+        self.inferred[name] = {"value": value, "source": source}
+        return value
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=1)
+        return json.dumps(asdict(self), indent=1, default=str)
+
+    def table(self) -> str:
+        """One line per inferred field: name, value, source (what ``synthkit convert`` prints)."""
+        if not self.inferred:
+            return ""
+        width = max(len(k) for k in self.inferred)
+        return "\n".join(f"  {k:<{width}}  {v['value']!s:<24} <- {v['source']}" for k, v in self.inferred.items())
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# the official options file
+
+
+def _opt_value(text: str):
+    text = text.strip()
+    if text in ("True", "False"):
+        return text == "True"
+    if text == "None":
+        return None
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def read_opt_txt(path: str | Path) -> dict:
+    """The options of an official SPADE / SMIS / BachGAN run, from the ``opt.txt`` its training wrote.
+
+    The file has one ``name: value`` line per option (right-aligned names, a ``[default: ...]`` note where the value
+    differs from the default). Numbers and booleans are parsed; everything else stays a string. A file with no
+    such line is an error naming it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file (expected the opt.txt of an official training run)")
+    opts: dict = {}
+    for line in path.read_text(errors="replace").splitlines():
+        if line.startswith("-----") or ":" not in line:
+            continue
+        name, _, rest = line.partition(":")
+        name = name.strip()
+        if not name or " " in name:
+            continue
+        opts[name] = _opt_value(rest.split("\t[default:", 1)[0])
+    if not opts:
+        raise ConversionError(f"{path}: no 'name: value' option lines; is it the opt.txt of an official run?")
+    return opts
+
+
+def find_opt_txt(checkpoint: str | Path) -> Path | None:
+    """``opt.txt`` beside a checkpoint (the official code saves both in ``checkpoints/<name>/``), or None."""
+    candidate = Path(checkpoint).resolve().parent / "opt.txt"
+    return candidate if candidate.is_file() else None
+
+
+def semantic_nc_from_opt(opt: Mapping, edge_counted: bool = True) -> int | None:
+    """The class count an official run used: ``semantic_nc`` where the options hold it, else the official rule
+    label_nc + 1 with a don't-care label + 1 for the instance-edge channel (not counted where the code does not,
+    SMIS on Cityscapes: ``edge_counted=False``). None when the options do not say (no label_nc / no_instance)."""
+    if "semantic_nc" in opt:
+        return int(opt["semantic_nc"])
+    if "label_nc" not in opt or "no_instance" not in opt:
+        return None
+    nc = int(opt["label_nc"]) + int(bool(opt.get("contain_dontcare_label", False)))
+    if edge_counted and not opt["no_instance"]:
+        nc += 1
+    return nc
+
+
+_UPSAMPLINGS = {"normal": 5, "more": 6, "most": 7}
+
+
+def image_size_from_opt(opt: Mapping) -> tuple[int, int] | None:
+    """(H, W) of the official generator: ``sw = crop_size // 2**n``, ``sh = round(sw / aspect_ratio)``, times 2**n
+    (n = 5, 6, 7 for num_upsampling_layers normal / more / most). None when opt has no crop_size."""
+    if "crop_size" not in opt:
+        return None
+    n = _UPSAMPLINGS.get(str(opt.get("num_upsampling_layers", "more")))
+    if n is None:
+        raise ConversionError(f"opt.txt: num_upsampling_layers {opt['num_upsampling_layers']!r} is not one of "
+                              f"{sorted(_UPSAMPLINGS)}")
+    sw = int(opt["crop_size"]) // 2**n
+    sh = round(sw / float(opt.get("aspect_ratio", 1.0)))
+    if sw < 1 or sh < 1:
+        raise ConversionError(f"opt.txt: crop_size {opt['crop_size']} is too small for {2**n}x upsampling")
+    return sh * 2**n, sw * 2**n
 
 
 def load_official_state(path: str | Path, what: str = "checkpoint") -> dict[str, Tensor]:

@@ -26,7 +26,7 @@ from typing import Any, Mapping
 import torch
 from torch import Tensor
 
-from synthkit.convert.common import ConversionReport
+from synthkit.convert.common import ConversionError, ConversionReport
 from synthkit.models.stylegan2 import StyleGAN2Config, StyleGAN2Generator, fir_kernel
 
 __all__ = ["config_from_state", "convert_stylegan2", "load_rosinality_generator", "read_rosinality_checkpoint",
@@ -68,16 +68,46 @@ def read_rosinality_checkpoint(path: str | Path, sha256: str | None = None) -> t
     return {k: v for k, v in state.items() if isinstance(v, Tensor)}, ckpt.get("latent_avg")
 
 
-def config_from_state(state: Mapping[str, Tensor], lr_mlp: float = 0.01) -> StyleGAN2Config:
-    """The architecture of a rosinality generator state_dict, read from its keys and shapes."""
+# rosinality's channel table: 512 up to 32 px, then 256, 128, 64, 32, 16 x channel_multiplier at 64 .. 1024 px
+_ROSINALITY_WIDTHS = {4: 512, 8: 512, 16: 512, 32: 512, 64: 256, 128: 128, 256: 64, 512: 32, 1024: 16}
+
+
+def _channel_multiplier(channels: tuple[int, ...]) -> int | None:
+    """The channel_multiplier of rosinality's table that gives these widths (4 px first), or None (custom widths)."""
+    for cm in (1, 2, 4):
+        table = [_ROSINALITY_WIDTHS[4 * 2**i] * (cm if 4 * 2**i >= 64 else 1) for i in range(len(channels))]
+        if list(channels) == table:
+            return cm
+    return None
+
+
+def config_from_state(state: Mapping[str, Tensor], lr_mlp: float = 0.01,
+                      report: ConversionReport | None = None) -> StyleGAN2Config:
+    """The architecture of a rosinality generator state_dict, read from its keys and shapes (each field's source
+    goes into ``report.inferred`` when a report is given)."""
+    report = report if report is not None else ConversionReport()
     missing = [k for k in ("style.1.weight", "input.input", "conv1.conv.weight", "to_rgb1.conv.weight") if k not in state]
     if missing:
-        raise ValueError(f"not a rosinality StyleGAN2 generator: missing {missing}")
+        raise ConversionError(f"not a rosinality StyleGAN2 generator: missing {missing}")
     n_mlp = len([k for k in state if re.fullmatch(r"style\.\d+\.weight", k)])
     n_rgbs = len([k for k in state if re.fullmatch(r"to_rgbs\.\d+\.conv\.weight", k)])
     style_dim = state["style.1.weight"].shape[1]
+    for i in range(n_rgbs):
+        if f"convs.{2 * i}.conv.weight" not in state:
+            raise ConversionError(f"not a complete rosinality generator: to_rgbs.{i} exists but convs.{2 * i}.conv.weight "
+                                  "is missing")
     channels = [state["input.input"].shape[1]] + [state[f"convs.{2 * i}.conv.weight"].shape[1] for i in range(n_rgbs)]
-    return StyleGAN2Config(image_size=2 ** (n_rgbs + 2), style_dim=style_dim, n_mlp=n_mlp, channels=tuple(channels),
+    size = 2 ** (n_rgbs + 2)
+    report.decide("image_size", size, f"keys: {n_rgbs} to_rgbs blocks after 4x4 (4 * 2**{n_rgbs})")
+    report.decide("style_dim", style_dim, "shapes: style.1.weight in-features")
+    report.decide("n_mlp", n_mlp, "keys: style.N.weight layers of the mapping network")
+    report.decide("channels", tuple(channels), "shapes: input.input and each convs.2i.conv.weight out-channels")
+    cm = _channel_multiplier(tuple(channels))
+    report.decide("channel_multiplier", cm if cm else "custom widths",
+                  "channels compared with rosinality's table" if cm else "the widths match no channel_multiplier of "
+                  "rosinality's table (kept as read)")
+    report.decide("lr_mlp", lr_mlp, "given (--lr-mlp; not stored in the checkpoint, rosinality's default 0.01)")
+    return StyleGAN2Config(image_size=size, style_dim=style_dim, n_mlp=n_mlp, channels=tuple(channels),
                            lr_mlp=lr_mlp)
 
 
@@ -97,15 +127,15 @@ def _synthkit_key(key: str) -> str | None:
 
 def load_rosinality_generator(state: Mapping[str, Tensor], lr_mlp: float = 0.01) -> tuple[StyleGAN2Generator, ConversionReport]:
     """A synthkit StyleGAN2Generator (eval mode) holding the weights of a rosinality ``g_ema`` state_dict."""
-    config = config_from_state(state, lr_mlp)
-    G = StyleGAN2Generator(config)
     report = ConversionReport()
+    config = config_from_state(state, lr_mlp, report)
+    G = StyleGAN2Generator(config)
     new_state: dict[str, Tensor] = {}
     for key, value in state.items():
         target = _synthkit_key(key)
         if target is None:
-            report.dropped[key] = "not part of the generator's forward"
-            continue
+            raise ConversionError(f"key {key!r} is not part of rosinality's StyleGAN2 Generator (style.*, input.input, "
+                                  "conv1, to_rgb1, convs.*, to_rgbs.*, noises.*); nothing was loaded")
         if target.endswith("kernel"):  # FIR buffers: must be the [1, 3, 3, 1] filter this model builds
             expected = G.state_dict()[target]
             if value.shape != expected.shape or not torch.allclose(value.float(), expected, atol=1e-6):
@@ -116,10 +146,10 @@ def load_rosinality_generator(state: Mapping[str, Tensor], lr_mlp: float = 0.01)
     try:
         missing, unexpected = G.load_state_dict(new_state, strict=False)
     except RuntimeError as err:  # a tensor of the wrong shape: name it
-        raise ValueError(f"the checkpoint does not fit the architecture read from its keys ({config.image_size}px, "
+        raise ConversionError(f"the checkpoint does not fit the architecture read from its keys ({config.image_size}px, "
                          f"widths {list(config.channels)}): {err}") from None
     if missing or unexpected:
-        raise ValueError(f"the checkpoint does not fit the architecture read from its keys: missing {missing[:8]}, "
+        raise ConversionError(f"the checkpoint does not fit the architecture read from its keys: missing {missing[:8]}, "
                          f"unexpected {unexpected[:8]}")
     return G.eval(), report
 
@@ -148,4 +178,5 @@ def convert_stylegan2(checkpoint: str | Path, out_dir: str | Path = "stylegan2-c
         report.dropped["latent_avg"] = (f"shape {list(latent_avg.shape)}: the truncation centre; synthkit computes "
                                         "the mean w from 10 000 mapped z (G.mean_w), the embedding's start")
     (out / "conversion.json").write_text(report.to_json())
+    print("architecture read from the checkpoint:\n" + report.table())
     return out

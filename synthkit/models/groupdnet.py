@@ -94,6 +94,9 @@ class GroupDNetConfig(PresetConfig):
     cgnorm_hidden: int = 128  # hidden width of the "deepfashion" CG-Norm (hard-coded 128 in the official code)
     instance_edge: bool = False  # seg carries a last instance-edge channel, interleaved for CG-Norm (Cityscapes)
     latent_channels: int = LATENT_CHANNELS  # channels of each class's code
+    # groups of the input conv fc; None = C (group c sees only class c's code). The official DeepFashionGenerator
+    # hard-codes groups=8, which is C only for its own 8 classes (at another class count, groups mix classes).
+    fc_groups: int | None = None
     encoder_channels: int = 64  # ndf of the encoder (official: 256 DF, 350 City, 604 ADE)
     encoder_input_size: tuple[int, int] | None = None  # size of each class crop; None = image_size
     spectral_norm: bool = True  # spectral norm on res-block convs and encoder convs (official: on)
@@ -123,8 +126,12 @@ class GroupDNetConfig(PresetConfig):
         H, W = self.image_size
         if H % 2 ** (n - 1) or W % 2 ** (n - 1):
             raise ValueError(f"image_size {self.image_size} must be divisible by 2**(blocks-1) = {2 ** (n - 1)}")
-        if self.block_channels[0] % C:
-            raise ValueError(f"fc width block_channels[0]={self.block_channels[0]} must be divisible by C={C}")
+        g_fc = self.input_groups
+        if self.block_channels[0] % g_fc or (C * self.latent_channels) % g_fc:
+            raise ValueError(
+                f"fc: its width block_channels[0]={self.block_channels[0]} and its input C*latent_channels="
+                f"{C * self.latent_channels} must be divisible by its group count {g_fc} (fc_groups; default C={C})"
+            )
         fin = self.block_channels[0]
         for i, (fout, g) in enumerate(zip(self.block_channels, self.block_groups)):
             for name, width in (("input", fin), ("output", fout), ("middle", min(fin, fout))):
@@ -152,6 +159,11 @@ class GroupDNetConfig(PresetConfig):
         """(h, w) of the start grid: image_size / 2**(blocks-1) (4x4 for DeepFashion/ADE20K, 4x8 for Cityscapes)."""
         s = 2 ** (len(self.block_channels) - 1)
         return self.image_size[0] // s, self.image_size[1] // s
+
+    @property
+    def input_groups(self) -> int:
+        """Groups of the input conv fc (``fc_groups``, or C)."""
+        return self.fc_groups or self.num_classes
 
     @property
     def encoder_size(self) -> tuple[int, int]:
@@ -186,11 +198,6 @@ PRESETS: dict[str, GroupDNetConfig] = {
     "ade20k": GroupDNetConfig(
         151, (256, 256), (16 * 151, 32 * 64, 16 * 64, 16 * 64, 8 * 64, 4 * 64, 2 * 64),
         (151, 16, 16, 8, 4, 2, 1), "ade20k", encoder_channels=151 * 4,
-    ),
-    # Sizes of the parity fixtures (../shared/fixtures/parity): official classes at a small width.
-    "deepfashion_tiny": _official(8, 8, (256, 256), (8, 8, 4, 4, 2, 2, 1), "deepfashion", ndf=8),
-    "cityscapes_tiny": _official(
-        35, 70, (256, 512), (35, 35, 20, 14, 10, 4, 1), "cityscapes", ndf=70, instance_edge=True
     ),
     # Toyscapes (12 classes): small enough to train on 2 CPU cores; G + E <= 10 MB in fp32.
     "toyscapes64": GroupDNetConfig(
@@ -362,8 +369,9 @@ class GroupDNetGenerator(nn.Module):
         super().__init__()
         self.cfg = cfg
         C, K = cfg.num_classes, cfg.latent_channels
-        # Grouped input conv: group c maps class c's 8 channels to its own block of block_channels[0] / C features.
-        self.fc = nn.Conv2d(C * K, cfg.block_channels[0], 3, padding=1, groups=C)
+        # Grouped input conv: group c maps class c's 8 channels to its own block of block_channels[0] / C features
+        # (with fc_groups = C, the default; see GroupDNetConfig.fc_groups for the official DeepFashion quirk).
+        self.fc = nn.Conv2d(C * K, cfg.block_channels[0], 3, padding=1, groups=cfg.input_groups)
         fins = (cfg.block_channels[0], *cfg.block_channels[:-1])
         self.blocks = nn.ModuleList(
             GroupResBlock(fin, fout, g, cfg) for fin, fout, g in zip(fins, cfg.block_channels, cfg.block_groups)
