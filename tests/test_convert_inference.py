@@ -327,3 +327,23 @@ def test_bachgan_strict_errors():
 def test_groupdnet_fc_groups_config_is_validated():
     with pytest.raises(ValueError, match="fc_groups"):
         replace(SMIS_CASES["deepfashion_4classes"], fc_groups=3)
+
+
+def test_smis_ambiguous_shapes_say_so_and_how_to_decide():
+    """A DeepFashion-variant GroupDNet with 4 classes, every block at 4 groups and CG-Norm width 16 has exactly the
+    shapes of an ADE20K-variant one with 8 classes (mlp_shared [16, 1], gamma [w, 4], fc [w, 8] either way): the
+    converter must say the shapes are ambiguous and what decides, not pick one."""
+    config = GroupDNetConfig(4, (64, 64), (32, 32, 32, 16, 8, 4, 4), (4,) * 7, "deepfashion", cgnorm_hidden=16,
+                             encoder_channels=8)
+    model = _trained_groupdnet(config, False)
+    g_state, _ = official_smis_state(model)
+    size = {"image_size": (64, 64)}
+    with pytest.raises(ConversionError, match=r"ambiguous.*cgnorm=deepfashion, num_classes=4; cgnorm=ade20k, "
+                                              r"num_classes=8.*--opt.*--set cgnorm=NAME"):
+        load_official_model(g_state, overrides=size)
+    for decided in (load_official_model(g_state, overrides={**size, "cgnorm": "deepfashion"})[0],
+                    load_official_model(g_state, opt={"dataset_mode": "deepfashion"}, overrides=size)[0]):
+        assert (decided.config.cgnorm, decided.config.num_classes) == ("deepfashion", 4)
+        seg, z = _seg(config, 2), model.sample_latent(2, torch.Generator().manual_seed(2))
+        with torch.no_grad():
+            assert (decided.generate(z, seg) - model.generate(z, seg)).abs().max().item() <= TOL
