@@ -16,14 +16,25 @@ are handled once, the same way, and tested once (``tests/test_demo_app.py``).
 - ``on_gpu(duration)``: ``spaces.GPU`` on a ZeroGPU Space, a no-op anywhere else.
 - ``THEME`` / ``CSS`` / ``launch_kwargs()``: the look shared by ``demos/app.py`` and every Space (Gradio 6 takes
   theme and CSS in ``launch()``, not in ``gr.Blocks``).
+- ``atomic_output_cache()``: applied when this module is imported, so every app and Space gets it. Gradio writes
+  each returned image to ``<cache>/<sha256 of its bytes>/image.<fmt>`` with ``Path.write_bytes``, which truncates
+  and rewrites the file in place. When two requests return the same image (two users asking for the same render,
+  the same seed, a default view), the second write truncates the file while the first response is streaming it:
+  h11 raises "Too little data for declared Content-Length" and the browser gets a PNG that does not decode (the
+  load-test failures and the flaky browser tests of issue 12). The patched writers write a temporary file in the
+  same folder and ``os.replace`` it into place: a response that already opened the file keeps reading the old,
+  complete inode, and one that opens it later gets the new, complete one (the same bytes: the name is their hash).
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import html
 import inspect
 import logging
 import os
+import tempfile
+from pathlib import Path
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -35,6 +46,7 @@ from synthkit.inputs import to_rgb_uint8
 
 __all__ = [
     "CSS",
+    "atomic_output_cache",
     "MAX_UPLOAD_PIXELS",
     "THEME",
     "editor_mask",
@@ -47,6 +59,62 @@ __all__ = [
 ]
 
 log = logging.getLogger("synthkit.demos")
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that no reader ever sees a partial file (temp file + ``os.replace``)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_output_cache() -> bool:
+    """Make Gradio's writers of returned images / bytes atomic (see the module docstring). Idempotent; returns
+    True when it patched (False when this Gradio's writers changed shape and were left alone, logged)."""
+    from gradio import processing_utils as pu
+
+    if getattr(pu.save_pil_to_cache, "_synthkit_atomic", False):
+        return True
+    if not all(hasattr(pu, name) for name in ("save_pil_to_cache", "save_bytes_to_cache", "encode_pil_to_bytes",
+                                              "hash_bytes")):
+        log.warning("gradio.processing_utils has changed: output-cache writes left as they are (issue 12)")
+        return False
+
+    def save_pil_to_cache(img, cache_dir: str, name: str = "image", format: str = "webp") -> str:
+        data = pu.encode_pil_to_bytes(img, format)
+        folder = Path(cache_dir) / pu.hash_bytes(data)
+        folder.mkdir(exist_ok=True, parents=True)
+        path = (folder / f"{name}.{format}").resolve()
+        if not (path.is_file() and path.stat().st_size == len(data)):  # same name = same bytes: keep it
+            _atomic_write_bytes(path, data)
+        return str(path)
+
+    original_bytes = pu.save_bytes_to_cache
+
+    def save_bytes_to_cache(data: bytes, file_name: str, cache_dir: str) -> str:
+        folder = Path(cache_dir) / pu.hash_bytes(data)
+        if Path(file_name).suffix:
+            folder.mkdir(exist_ok=True, parents=True)
+            path = (folder / Path(file_name).name).resolve()
+            if not (path.is_file() and path.stat().st_size == len(data)):
+                _atomic_write_bytes(path, data)
+            return str(path)
+        return original_bytes(data, file_name, cache_dir)  # audio without a suffix: gradio detects its format
+
+    save_pil_to_cache._synthkit_atomic = True  # type: ignore[attr-defined]
+    pu.save_pil_to_cache = save_pil_to_cache
+    pu.save_bytes_to_cache = save_bytes_to_cache
+    return True
+
+
+if os.environ.get("SYNTHKIT_ATOMIC_OUTPUT_CACHE", "1") != "0":  # "0" only to measure the failure it prevents
+    atomic_output_cache()
 
 F = TypeVar("F", bound=Callable[..., Any])
 

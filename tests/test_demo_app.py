@@ -519,3 +519,74 @@ def test_demos_package_sets_passive_openmp_wait_before_torch(preset, expected):
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
                          cwd=str(Path(__file__).resolve().parents[1])).stdout.split()
     assert out == [expected, "False"]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Gradio's output cache: returned images are never rewritten in place (issue 12's truncated responses)
+
+
+def _noise_image(size: int = 384) -> Image.Image:
+    return Image.fromarray(np.random.default_rng(0).integers(0, 255, (size, size, 3), dtype=np.uint8))
+
+
+def test_output_cache_writer_is_patched_on_import():
+    from gradio import processing_utils as pu
+
+    assert common.atomic_output_cache() is True  # idempotent
+    assert getattr(pu.save_pil_to_cache, "_synthkit_atomic", False)
+
+
+def test_output_cache_never_rewrites_a_served_file_in_place(tmp_path):
+    """The same image returned twice keeps its file (same inode, untouched); a damaged file at that name (wrong
+    size) is replaced by a new inode, and a reader that opened the old one still reads all of its bytes."""
+    from gradio import processing_utils as pu
+
+    img = _noise_image()
+    path = Path(pu.save_pil_to_cache(img, str(tmp_path), format="png"))
+    full = path.read_bytes()
+    before = path.stat()
+    assert Path(pu.save_pil_to_cache(img, str(tmp_path), format="png")) == path
+    after = path.stat()
+    assert (after.st_ino, after.st_mtime_ns, after.st_size) == (before.st_ino, before.st_mtime_ns, before.st_size)
+    path.write_bytes(full[:100])  # a short file left at the name (what a crash mid-write would leave)
+    with open(path, "rb") as reader:  # a response that opened it
+        pu.save_pil_to_cache(img, str(tmp_path), format="png")
+        assert reader.read() == full[:100]  # the old inode, untouched
+    assert path.read_bytes() == full and path.stat().st_ino != before.st_ino
+    assert not [p for p in path.parent.iterdir() if p.name.startswith(".")]  # no temporary file left behind
+
+
+def test_output_cache_readers_never_see_a_short_file_while_the_same_image_is_saved(tmp_path):
+    """Two writers saving the same image, two readers doing what a file response does (stat for Content-Length,
+    then read): every read is complete. With gradio's own writer (Path.write_bytes) about 5% of such reads were
+    short on this machine (benchmarks/results/load_test.md)."""
+    import threading
+    import time
+
+    from gradio import processing_utils as pu
+
+    img = _noise_image()
+    path = pu.save_pil_to_cache(img, str(tmp_path), format="png")
+    size = os.path.getsize(path)
+    bad, reads = [], [0]
+    stop = time.monotonic() + 1.5
+
+    def writer():
+        while time.monotonic() < stop:
+            pu.save_pil_to_cache(img, str(tmp_path), format="png")
+
+    def reader():
+        while time.monotonic() < stop:
+            declared = os.stat(path).st_size
+            with open(path, "rb") as f:
+                got = len(f.read())
+            reads[0] += 1
+            if declared != size or got != size:
+                bad.append((declared, got))
+
+    threads = [threading.Thread(target=writer) for _ in range(2)] + [threading.Thread(target=reader) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert reads[0] > 100 and not bad, f"{len(bad)} short reads of {reads[0]}: {bad[:3]}"
