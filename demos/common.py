@@ -88,23 +88,23 @@ def atomic_output_cache() -> bool:
 
     def save_pil_to_cache(img, cache_dir: str, name: str = "image", format: str = "webp") -> str:
         data = pu.encode_pil_to_bytes(img, format)
-        folder = Path(cache_dir) / pu.hash_bytes(data)
+        return _cache_file(Path(cache_dir), f"{name}.{format}", data)
+
+    def _cache_file(cache_dir: Path, name: str, data: bytes) -> str:
+        """``<cache>/<hash of data>/<name>``, written atomically unless it is already there (same name = same
+        bytes: keep it)."""
+        folder = cache_dir / pu.hash_bytes(data)
         folder.mkdir(exist_ok=True, parents=True)
-        path = (folder / f"{name}.{format}").resolve()
-        if not (path.is_file() and path.stat().st_size == len(data)):  # same name = same bytes: keep it
+        path = (folder / name).resolve()
+        if not (path.is_file() and path.stat().st_size == len(data)):
             _atomic_write_bytes(path, data)
         return str(path)
 
     original_bytes = pu.save_bytes_to_cache
 
     def save_bytes_to_cache(data: bytes, file_name: str, cache_dir: str) -> str:
-        folder = Path(cache_dir) / pu.hash_bytes(data)
         if Path(file_name).suffix:
-            folder.mkdir(exist_ok=True, parents=True)
-            path = (folder / Path(file_name).name).resolve()
-            if not (path.is_file() and path.stat().st_size == len(data)):
-                _atomic_write_bytes(path, data)
-            return str(path)
+            return _cache_file(Path(cache_dir), Path(file_name).name, data)
         return original_bytes(data, file_name, cache_dir)  # audio without a suffix: gradio detects its format
 
     save_pil_to_cache._synthkit_atomic = True  # type: ignore[attr-defined]

@@ -42,7 +42,7 @@ from synthkit.convert.common import (
     image_size_from_opt,
     load_official_state,
     read_opt_txt,
-    semantic_nc_from_opt,
+    check_opt_classes,
     spectral_norm_to_parametrizations,
 )
 from synthkit.models.bachgan import BachGANConfig, BachGANGenerator
@@ -135,11 +135,7 @@ def infer_config(
     report.decide("spade_kernel", shared[2], "shapes: mlp_shared kernel size")
     report.decide("num_retrieved", 3, "official: SPADEGenerator.forward hard-codes the box layout + 3 retrieved maps")
     if opt:
-        nc = semantic_nc_from_opt(opt)
-        if nc is not None and nc != C:
-            raise ConversionError(f"opt.txt gives semantic_nc {nc} (label_nc {opt['label_nc']}, contain_dontcare_label "
-                                  f"{opt.get('contain_dontcare_label', False)}, no_instance {opt.get('no_instance')}) "
-                                  f"but the checkpoint has {C} classes: is this opt.txt from the same run?")
+        check_opt_classes(opt, C)
         if "ngf" in opt and int(opt["ngf"]) != ngf:
             raise ConversionError(f"opt.txt gives ngf {opt['ngf']} but the checkpoint's fc is {fc[0]} wide (ngf {ngf}): "
                                   "is this opt.txt from the same run?")
@@ -170,8 +166,8 @@ def infer_config(
         if not {"height", "width"} <= set(overrides):
             raise ConversionError("give both height and width (--image-size HxW)")
         size, src = (int(overrides["height"]), int(overrides["width"])), "given (--image-size / overrides)"
-    elif opt and image_size_from_opt({**opt, "num_upsampling_layers": mode}) is not None:
-        size = image_size_from_opt({**opt, "num_upsampling_layers": mode})
+    elif opt and (opt_size := image_size_from_opt({**opt, "num_upsampling_layers": mode})) is not None:
+        size = opt_size
         src = f"opt.txt: crop_size {opt['crop_size']}, aspect_ratio {opt.get('aspect_ratio', 1.0)}, {mode}"
     elif official:
         size, src = (official["height"], official["width"]), f"default of the official {official['name']} run"

@@ -29,6 +29,7 @@ __all__ = [
     "read_opt_txt",
     "find_opt_txt",
     "semantic_nc_from_opt",
+    "check_opt_classes",
     "image_size_from_opt",
     "load_official_state",
     "fold_spectral_norm",
@@ -131,6 +132,15 @@ def semantic_nc_from_opt(opt: Mapping, edge_counted: bool = True) -> int | None:
     if edge_counted and not opt["no_instance"]:
         nc += 1
     return nc
+
+
+def check_opt_classes(opt: Mapping, num_classes: int, edge_counted: bool = True) -> None:
+    """ConversionError when the class count the options give is not the checkpoint's (an opt.txt of another run)."""
+    nc = semantic_nc_from_opt(opt, edge_counted)
+    if nc is not None and nc != num_classes:
+        raise ConversionError(f"opt.txt gives semantic_nc {nc} (label_nc {opt.get('label_nc')}, contain_dontcare_label "
+                              f"{opt.get('contain_dontcare_label', False)}, no_instance {opt.get('no_instance')}) "
+                              f"but the checkpoint has {num_classes} classes: is this opt.txt from the same run?")
 
 
 _UPSAMPLINGS = {"normal": 5, "more": 6, "most": 7}

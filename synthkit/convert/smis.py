@@ -46,7 +46,7 @@ from synthkit.convert.common import (
     image_size_from_opt,
     load_official_state,
     read_opt_txt,
-    semantic_nc_from_opt,
+    check_opt_classes,
     spectral_norm_to_parametrizations,
 )
 from synthkit.models.groupdnet import GroupDNet, GroupDNetConfig
@@ -229,11 +229,6 @@ def _mismatches(expected: dict, got: dict, official: dict) -> list[str]:
     return out
 
 
-def _pow2_log(n: int) -> int | None:
-    k = n.bit_length() - 1
-    return k if n >= 1 and 2**k == n else None
-
-
 def infer_config(
     generator_state: Mapping[str, Tensor],
     encoder_state: Mapping[str, Tensor] | None = None,
@@ -349,11 +344,7 @@ def infer_config(
     # ---- opt.txt cross-checks --------------------------------------------------------------------------------------
     if opt:
         edge_counted = not (opt.get("model") == "smis" and mode == "cityscapes") and variant != "cityscapes"
-        nc = semantic_nc_from_opt(opt, edge_counted)
-        if nc is not None and nc != C:
-            raise ConversionError(f"opt.txt gives semantic_nc {nc} (label_nc {opt['label_nc']}, contain_dontcare_label "
-                                  f"{opt.get('contain_dontcare_label', False)}, no_instance {opt.get('no_instance')}) "
-                                  f"but the checkpoint has {C} classes: is this opt.txt from the same run?")
+        check_opt_classes(opt, C, edge_counted)
         if "ngf" in opt:
             final = widths[-1] // (2 if variant == "ade20k" else 1)
             if int(opt["ngf"]) != final:
@@ -369,8 +360,8 @@ def infer_config(
     if "image_size" in overrides:
         size = tuple(int(v) for v in overrides["image_size"])
         report.decide("image_size", size, "given (--image-size / overrides)")
-    elif opt and image_size_from_opt(opt) is not None:
-        size = image_size_from_opt(opt)
+    elif opt and (opt_size := image_size_from_opt(opt)) is not None:
+        size = opt_size
         report.decide("image_size", size, f"opt.txt: crop_size {opt['crop_size']}, aspect_ratio "
                                           f"{opt.get('aspect_ratio', 1.0)}, num_upsampling_layers 'more'")
     elif C == info["C"]:
@@ -386,10 +377,10 @@ def infer_config(
     fields = {"image_size": size}
     if enc is not None:
         lat = (size[0] // 64, size[1] // 64)
-        fields["encoder_input_size"] = None if (lat[0] << enc[1], lat[1] << enc[1]) == size else (
-            lat[0] << enc[1], lat[1] << enc[1])
+        crop = (lat[0] << enc[1], lat[1] << enc[1])
+        fields["encoder_input_size"] = None if crop == size else crop
         report.decide("encoder_channels", enc[0], "shapes: encoder layer1 out-channels")
-        report.decide("encoder_input_size", (lat[0] << enc[1], lat[1] << enc[1]),
+        report.decide("encoder_input_size", crop,
                       f"shapes: {enc[1]} stride-2 encoder layers to the {lat[0]}x{lat[1]} latent grid")
     for key, value in overrides.items():
         if key not in fields and key not in ("cgnorm", "num_classes", "latent_channels"):
