@@ -229,9 +229,10 @@ def build_tab() -> None:
     job = run.click(run_event, inputs=[editor, operation, second, steps_w, steps_noise, schedule],
                     outputs=[result, status], api_name="embed_run", concurrency_limit=1, concurrency_id="embed")
     stop.click(None, cancels=[job])
-    example.input(example_editor, inputs=example, outputs=editor, api_name="embed_example",
+    # .change: a Dropdown's .input fires twice per mouse pick in Gradio 6.31 (see semantic_inpainting)
+    example.change(example_editor, inputs=example, outputs=editor, api_name="embed_example",
                   concurrency_id="examples")
-    second_ex.input(second_example, inputs=second_ex, outputs=second, api_name="embed_second_example",
+    second_ex.change(second_example, inputs=second_ex, outputs=second, api_name="embed_second_example",
                     concurrency_id="examples")
 
 

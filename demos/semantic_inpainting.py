@@ -421,13 +421,15 @@ def build_tab() -> None:
     level.change(level_info, inputs=level, outputs=info, api_name="pyramid_level_info", trigger_mode="always_last")
     dice.click(random_seed, outputs=seed, api_name="pyramid_random_seed").then(
         inpaint_event, inputs=[editor, level, seed, keep], outputs=[shown, result, notes], api_visibility="private")
-    example.input(example_editor, inputs=example, outputs=editor, api_name="pyramid_example")
+    # .change, not .input: Gradio 6.31 fires a Dropdown's .input twice for one mouse pick (the second reply
+    # reset the editor again, after the user may have started painting); .change fires once, mouse or keyboard
+    example.change(example_editor, inputs=example, outputs=editor, api_name="pyramid_example")
 
     gr.on(triggers=[c_run.click, c_seed.submit], fn=composite_event, inputs=[background, obj_editor, c_level, c_seed],
           outputs=[pasted, c_result, c_notes], api_name="pyramid_composite")
     c_level.change(level_info, inputs=c_level, outputs=c_info, api_visibility="private", trigger_mode="always_last")
-    bg_example.input(example_background, inputs=bg_example, outputs=background, api_name="pyramid_background_example")
-    obj_example.input(example_editor, inputs=obj_example, outputs=obj_editor, api_visibility="private")
+    bg_example.change(example_background, inputs=bg_example, outputs=background, api_name="pyramid_background_example")
+    obj_example.change(example_editor, inputs=obj_example, outputs=obj_editor, api_visibility="private")
 
 
 def build_demo() -> gr.Blocks:

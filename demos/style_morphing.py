@@ -519,6 +519,7 @@ def build_tab() -> None:
                               elem_id=f"morph-resample-{name}")
                     for k, name in enumerate(pipe.class_names)
                 ]
+            resample_cls = gr.Textbox(label="Class to resample", visible=False)  # the API's parameter
             with gr.Accordion("Appearance mixture from a reference photo", open=False):
                 with gr.Row():
                     ref_photo = gr.Dropdown(photo_choices(), value=1, label="Reference: example photo")
@@ -532,7 +533,8 @@ def build_tab() -> None:
     setup_outputs = [label_view, cls, image, notes, state]
     controls = [*resample_btns, mix_classes]
 
-    example.input(morph_example, [example, cls, *styles, t, state], setup_outputs, api_name="morph_example") \
+    # .change: a Dropdown's .input fires twice per mouse pick in Gradio 6.31 (see semantic_inpainting)
+    example.change(morph_example, [example, cls, *styles, t, state], setup_outputs, api_name="morph_example") \
         .success(_canvas_for, label_view, canvas, api_visibility="private") \
         .success(_controls_for, state, controls, api_visibility="private")
     upload.upload(morph_upload, [upload, cls, *styles, t, state], setup_outputs, api_name="morph_upload") \
@@ -544,10 +546,12 @@ def build_tab() -> None:
     # live: one frame per slider move; always_last drops stale positions, so the image follows the thumb
     t.change(morph_tick, [t, state], [image, state], api_name="morph_tick", trigger_mode="always_last",
              show_progress="hidden")
+    # each button knows its class (a Button as an input would be missing from the API page's parameters, and a
+    # call with the listed ones failed); the API's /morph_resample takes the class name from a hidden field
     for k, btn in enumerate(resample_btns):
-        btn.click(morph_resample, [btn, t, state], [image, notes, state],
-                  api_name="morph_resample" if k == 0 else f"morph_resample_{k}",
-                  api_visibility="public" if k == 0 else "private")
+        btn.click(functools.partial(morph_resample, pipe.class_names[k]), [t, state], [image, notes, state],
+                  api_visibility="private")
+    resample_cls.submit(morph_resample, [resample_cls, t, state], [image, notes, state], api_name="morph_resample")
     mix_btn.click(morph_mix, [ref_photo, ref_upload, mix_classes, t, state], [image, notes, state],
                   api_name="morph_mix")
 

@@ -11,6 +11,7 @@ our message). Level 3 (``browser``): a region painted with the Brush in Chromium
 from __future__ import annotations
 
 import os
+import time
 
 import gradio as gr
 import numpy as np
@@ -395,6 +396,45 @@ def _result_src(page, elem_id):
     return page.locator(f"#{elem_id} img").first.get_attribute("src")
 
 
+class _Network:
+    """The page's requests in flight, and the queue events it started (``/queue/join`` posts), counted."""
+
+    def __init__(self, page):
+        self.in_flight, self.joins = set(), []
+        page.on("request", self._start)
+        page.on("requestfinished", self._end)
+        page.on("requestfailed", self._end)
+
+    def _start(self, request):
+        self.in_flight.add(request)
+        if request.method == "POST" and "/queue/join" in request.url:
+            self.joins.append(request.post_data_json)
+
+    def _end(self, request):
+        self.in_flight.discard(request)
+
+
+def _wait_until_settled(page, net, elem_id, timeout_s=30.0):
+    """Until nothing is in flight and the component's status tracker is hidden, five checks in a row: the
+    ImageEditor re-uploads its layers after a new value arrives (a dozen /upload posts, its tracker showing
+    "processing" meanwhile), and painting before that ends can be overwritten."""
+    hidden = f"() => {{ const s = document.querySelector('#{elem_id} [data-testid=status-tracker]');" \
+             " return !s || s.classList.contains('hide') }"
+    deadline, calm = time.monotonic() + timeout_s, 0
+    while calm < 5:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"#{elem_id} did not settle in {timeout_s:.0f} s: {len(net.in_flight)} requests "
+                                 f"in flight ({[r.url[-50:] for r in net.in_flight][:5]})")
+        calm = calm + 1 if not net.in_flight and page.evaluate(hidden) else 0
+        page.wait_for_timeout(50)
+
+
+def _page_messages(page):
+    """What the page shows the user besides the images: the notes and any toasts (for failure messages)."""
+    toasts = page.locator(".toast-body").all_inner_texts()
+    return {"notes": page.locator("#pyramid-notes").inner_text()[:300], "toasts": toasts}
+
+
 @pytest.mark.browser
 def test_browser_painting_with_the_brush_changes_the_result(app_url, browser, artifacts_dir):
     context = browser.new_context(viewport={"width": 1280, "height": 1100})
@@ -402,36 +442,41 @@ def test_browser_painting_with_the_brush_changes_the_result(app_url, browser, ar
     page.set_default_timeout(30_000)
     errors = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    net = _Network(page)
     try:
         page.goto(app_url)
         page.wait_for_load_state("networkidle")
         before = _result_src(page, "pyramid-result")
-        # pick another example: the editor gets a new background and nothing painted
+        # pick another example: the editor gets a new background and nothing painted, from one event
         page.locator("#pyramid-example input").click()
         page.locator("#pyramid-example [role=option][aria-label^='test scene 2']").click()
-        page.wait_for_timeout(1000)  # let the example's event start, then finish, before using the editor
-        page.wait_for_load_state("networkidle")
-        page.wait_for_timeout(1000)
+        page.wait_for_function("() => document.querySelector('#pyramid-editor [data-testid=status-tracker]')"
+                               " && !document.querySelector('#pyramid-editor [data-testid=status-tracker]')"
+                               ".classList.contains('hide')")  # the example's reply is being applied
+        _wait_until_settled(page, net, "pyramid-editor")
+        picks = [j for j in net.joins if j and j.get("data") == [list(app.example_images())[2]]]
+        assert len(picks) == 1, f"one pick of an example started {len(picks)} events (Dropdown .input fires twice)"
         # paint with the Brush: a horizontal drag across the lower middle of the image, which the editor shows
         # centred in its canvas element (the canvas is wider than the image)
-        page.locator("#pyramid-editor").get_by_role("button", name="Brush", exact=True).click()
-        page.wait_for_timeout(500)
+        brush = page.locator("#pyramid-editor").get_by_role("button", name="Brush", exact=True)
+        brush.click()
+        page.wait_for_function("(b) => b.classList.contains('highlight')", arg=brush.element_handle())  # active
         bb = page.locator("#pyramid-editor canvas").first.bounding_box()
         page.mouse.move(bb["x"] + bb["width"] * 0.4, bb["y"] + bb["height"] * 0.75, steps=3)
         page.mouse.down()
         for t in np.linspace(0.4, 0.6, 15):
             page.mouse.move(bb["x"] + bb["width"] * t, bb["y"] + bb["height"] * 0.75, steps=2)
         page.mouse.up()
-        page.wait_for_timeout(300)
+        _wait_until_settled(page, net, "pyramid-editor")  # the stroke's layer is uploaded as the editor's value
         page.locator("#pyramid-run").click()
         try:
             page.wait_for_function(
                 "(b) => { const i = document.querySelector('#pyramid-result img'); return i && i.src !== b }",
                 arg=before,
             )
-        except Exception:
+        except Exception as exc:
             page.screenshot(path=str(artifacts_dir / "demo_inpainting_fail.png"), full_page=True)
-            raise
+            raise AssertionError(f"the result did not change after Regenerate: {_page_messages(page)}") from exc
         page.wait_for_load_state("networkidle")
         page.screenshot(path=str(artifacts_dir / "demo_inpainting_brush.png"), full_page=True)
         after = _result_src(page, "pyramid-result")

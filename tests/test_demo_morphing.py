@@ -309,6 +309,8 @@ def test_client_named_endpoints(url):
     assert {"/morph_example", "/morph_upload", "/morph_canvas", "/morph_styles", "/morph_tick", "/morph_resample",
             "/morph_mix"} <= set(api)
     assert [p["parameter_name"] for p in api["/morph_tick"]["parameters"]] == ["t"]
+    # the class is a listed parameter (it was a Button's value, missing from the API page, so calls failed)
+    assert [p["parameter_name"] for p in api["/morph_resample"]["parameters"]] == ["cls", "t"]
     assert [r["component"] for r in api["/morph_example"]["returns"]] == ["Image", "Dropdown", "Image", "Markdown"]
 
 
