@@ -21,7 +21,7 @@ from typing import Any
 
 import gradio as gr
 
-from demos.common import launch_kwargs
+from demos.common import AppBlocks, launch_kwargs
 
 log = logging.getLogger("synthkit.demos")
 
@@ -71,7 +71,7 @@ def _failed_tab(title: str, module: str, exc: BaseException, stage: str) -> None
 def build_demo(tabs: Sequence[tuple[str, str]] | None = None) -> gr.Blocks:
     """Build the tabbed app (not launched). ``tabs`` defaults to ``TABS``."""
     tabs = TABS if tabs is None else tabs
-    with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
+    with AppBlocks(title=TITLE, analytics_enabled=False) as demo:
         gr.Markdown(INTRO)
         with gr.Tabs():
             for title, module_name in tabs:

@@ -13,6 +13,8 @@ are handled once, the same way, and tested once (``tests/test_demo_app.py``).
 - ``user_errors``: a decorator that turns the ``ValueError`` / ``TypeError`` raised by synthkit for bad input into
   a ``gr.Error`` carrying the same message, and any other exception into a friendly ``gr.Error`` while the
   traceback goes to the server log.
+- ``AppBlocks``: ``gr.Blocks`` for every app: a request whose inputs Gradio itself cannot read (validated and
+  preprocessed before the function runs, so ``user_errors`` never sees it) gets a message naming the parameter.
 - ``on_gpu(duration)``: ``spaces.GPU`` on a ZeroGPU Space, a no-op anywhere else.
 - ``THEME`` / ``CSS`` / ``launch_kwargs()``: the look shared by ``demos/app.py`` and every Space (Gradio 6 takes
   theme and CSS in ``launch()``, not in ``gr.Blocks``).
@@ -33,6 +35,7 @@ import html
 import inspect
 import logging
 import os
+import re
 import tempfile
 from pathlib import Path
 from collections.abc import Callable, Iterable
@@ -153,6 +156,80 @@ GENERIC_ERROR_MESSAGE = (
 def _user_message(exc: BaseException) -> str:
     # gr.Error renders its message as HTML; our messages may quote user input (file names, values).
     return html.escape(str(exc) or type(exc).__name__, quote=False)
+
+
+def _input_label(block: Any) -> str:
+    label = getattr(block, "label", None)
+    kind = block.get_block_name() if hasattr(block, "get_block_name") else type(block).__name__
+    return f"“{label}” ({kind})" if label else kind
+
+
+def _validation_reason(exc: Exception) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):  # pydantic.ValidationError: field path + message for the first few problems
+        try:
+            parts = [f"{'.'.join(str(x) for x in e.get('loc', ())) or 'value'}: {e.get('msg', '')}"
+                     for e in errors()[:3]]
+            return "; ".join(parts)
+        except Exception:  # noqa: BLE001 - fall back to the plain message
+            pass
+    cause = exc.__cause__ if exc.__cause__ is not None else exc
+    text = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {text[0][:200] if text else ''}"
+
+
+def input_error_message(block_fn: Any, inputs: list[Any], exc: Exception) -> str:
+    """A readable message for a request whose *inputs* Gradio could not read (before the app's function runs):
+    which endpoint, which parameter (label and component), what was wrong, and what to send instead."""
+    api = getattr(block_fn, "api_name", None)
+    where = f" to /{api}" if api else ""
+    blocks = list(getattr(block_fn, "inputs", []) or [])
+    culprit = None
+    model_name = getattr(exc, "title", None)
+    for i, block in enumerate(blocks):  # re-validate one input at a time to name the one at fault
+        model = getattr(block, "data_model", None)
+        if model is None or i >= len(inputs) or inputs[i] is None:
+            continue
+        try:
+            model.model_validate(inputs[i], context={"validate_meta": True})
+        except Exception:  # noqa: BLE001 - this is the one
+            culprit = i
+            break
+    if culprit is None:  # a component's preprocess failed: Gradio's ComponentProcessingError names the index
+        found = re.search(r"component at index (\d+)", str(exc))
+        culprit = int(found.group(1)) if found and int(found.group(1)) < len(blocks) else None
+    if culprit is None and model_name:
+        culprit = next((i for i, b in enumerate(blocks)
+                        if getattr(getattr(b, "data_model", None), "__name__", None) == model_name), None)
+    if culprit is None and "input values" in str(exc):  # Gradio's own count check says what it expected
+        return _user_message(exc)
+    which = (f"parameter {culprit + 1} of {len(blocks)}, {_input_label(blocks[culprit])}"
+             if culprit is not None else "one of the parameters")
+    return _user_message(ValueError(
+        f"The request{where} could not be read: {which}: {_validation_reason(exc)}. Send each parameter in the "
+        "format this endpoint's API page shows (“Use via API”); files go as gradio_client.handle_file(path) or "
+        "{'path': ..., 'meta': {'_type': 'gradio.FileData'}}."
+    ))
+
+
+class AppBlocks(gr.Blocks):
+    """``gr.Blocks`` whose requests with unreadable inputs get a message instead of a bare "Error".
+
+    Gradio validates and preprocesses each input *before* the app's function runs (``Blocks.preprocess_data``):
+    a file parameter sent as a string or without its ``meta``, a dict missing a field, a value its component cannot
+    preprocess end there as a pydantic ``ValidationError`` or ``ComponentProcessingError``, which the page and the
+    API show as the bare "Error" / "The upstream Gradio app has raised an exception". ``user_errors`` cannot see
+    them. Every synthkit app (and the tabbed app) is built with this class, so the rule holds by construction.
+    """
+
+    async def preprocess_data(self, block_fn: Any, inputs: list[Any], state: Any, explicit_call: bool = False):
+        try:
+            return await super().preprocess_data(block_fn, inputs, state, explicit_call)
+        except gr.Error:
+            raise
+        except Exception as exc:  # noqa: BLE001 - converting is the point
+            log.info("unreadable input for %s: %s", getattr(block_fn, "api_name", "?"), exc)
+            raise gr.Error(input_error_message(block_fn, inputs, exc), print_exception=False) from exc
 
 
 def user_errors(fn: F) -> F:

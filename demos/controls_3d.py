@@ -25,7 +25,7 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
-from demos.common import launch_kwargs, notes_markdown, user_errors, whole_number
+from demos.common import AppBlocks, launch_kwargs, notes_markdown, user_errors, whole_number
 from synthkit.pipelines.controllable3d import DEFAULT_MODEL, Controllable3DPipeline, Scene3D, load_controllable3d
 
 MODEL_ENV = "SYNTHKIT_CONTROLS3D_MODEL"
@@ -231,7 +231,7 @@ def build_tab() -> None:
 
 
 def build_demo() -> gr.Blocks:
-    with gr.Blocks(title="3D controls (synthkit)", analytics_enabled=False) as demo:
+    with AppBlocks(title="3D controls (synthkit)", analytics_enabled=False) as demo:
         gr.Markdown("# 3D controls (Liao et al.)\nMove, turn, remove and re-colour the objects of a generated scene.")
         build_tab()
     demo.queue(default_concurrency_limit=2, max_size=64)

@@ -28,7 +28,9 @@ from typing import Any, Iterator
 import gradio as gr
 import numpy as np
 
-from demos.common import editor_mask, launch_kwargs, notes_markdown, read_image_upload, user_errors, whole_number
+from demos.common import (
+    AppBlocks, editor_mask, launch_kwargs, notes_markdown, read_image_upload, user_errors, whole_number,
+)
 from synthkit.pipelines.image2stylegan import DEFAULT_MODEL, Image2StyleGANPipeline, load_image2stylegan
 from synthkit.viz import to_uint8
 
@@ -237,7 +239,7 @@ def build_tab() -> None:
 
 
 def build_demo() -> gr.Blocks:
-    with gr.Blocks(title="Embed and edit (Image2StyleGAN++)") as demo:
+    with AppBlocks(title="Embed and edit (Image2StyleGAN++)") as demo:
         build_tab()
     demo.queue(default_concurrency_limit=4, max_size=64)
     return demo

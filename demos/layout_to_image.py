@@ -26,7 +26,7 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
-from demos.common import launch_kwargs, notes_markdown, user_errors, whole_number
+from demos.common import AppBlocks, launch_kwargs, notes_markdown, user_errors, whole_number
 from synthkit.pipelines.bachgan import BachGANPipeline, BachGANResult, load_bachgan, test_layouts
 
 try:  # the box-drawing canvas (pinned in pyproject: gradio-image-annotation>=0.5.6,<0.6)
@@ -92,6 +92,49 @@ def table_rows(table: Any) -> list[list[Any]]:
             cells.append(cell)
         rows.append(cells)
     return rows
+
+
+BOX_KEYS = ("xmin", "ymin", "xmax", "ymax")
+
+
+def normalized_canvas_boxes(boxes: Any) -> list[dict[str, Any]]:
+    """The annotator's boxes as its own ``preprocess`` can read them, or a ``gr.Error`` saying what is wrong.
+
+    gradio_image_annotation 0.5.6 reads a box colour only as the page sends it ("rgb(r, g, b)"), but gives it out
+    as a list ([r, g, b]) from ``postprocess``; so the value its API page shows as the default failed with
+    ``TypeError: expected string or bytes-like object``, and a box without a coordinate with ``KeyError``."""
+    if not isinstance(boxes, (list, tuple)):
+        raise gr.Error(f"The canvas boxes must be a list of boxes, got {type(boxes).__name__}.", print_exception=False)
+    out = []
+    for i, box in enumerate(boxes, start=1):
+        if not isinstance(box, dict):
+            raise gr.Error(f"Canvas box {i} is a {type(box).__name__}, not a dict with label, {', '.join(BOX_KEYS)}.",
+                           print_exception=False)
+        missing = [k for k in BOX_KEYS if k not in box]
+        if missing:
+            raise gr.Error(f"Canvas box {i} has no {', '.join(missing)}: each box needs label, {', '.join(BOX_KEYS)} "
+                           "(canvas pixels).", print_exception=False)
+        color = box.get("color")
+        if isinstance(color, (list, tuple)) and len(color) == 3:
+            box = {**box, "color": "rgb({}, {}, {})".format(*(int(c) for c in color))}
+        elif color is not None and not isinstance(color, str):
+            box = {k: v for k, v in box.items() if k != "color"}  # only the label decides the class
+        out.append(box)
+    return out
+
+
+def _reads_its_own_output(canvas: Any) -> Any:
+    """Give this annotator a ``preprocess`` that accepts the boxes its ``postprocess`` produces (see
+    ``normalized_canvas_boxes``); an instance attribute, so the component class and its frontend stay the same."""
+    original = canvas.preprocess
+
+    def preprocess(payload: Any) -> Any:
+        if payload is not None:
+            payload = payload.model_copy(update={"boxes": normalized_canvas_boxes(payload.boxes)})
+        return original(payload)
+
+    canvas.preprocess = preprocess
+    return canvas
 
 
 def canvas_boxes(canvas: Any) -> tuple[list[list[Any]], tuple[int, int]]:
@@ -227,6 +270,7 @@ def build_tab() -> None:
                     width=W * CANVAS_SCALE + 20,
                     elem_id="layout-canvas",
                 )
+                _reads_its_own_output(canvas)
                 with gr.Row():
                     canvas_btn = gr.Button("Generate from canvas", variant="primary", elem_id="layout-generate-canvas")
                     reset_btn = gr.Button("Reset canvas", elem_id="layout-reset")
@@ -274,7 +318,7 @@ def build_tab() -> None:
 
 def build_demo() -> gr.Blocks:
     """The app alone (its Space serves this)."""
-    with gr.Blocks(title="Layout to image: BachGAN (synthkit)", analytics_enabled=False) as demo:
+    with AppBlocks(title="Layout to image: BachGAN (synthkit)", analytics_enabled=False) as demo:
         gr.Markdown("# Layout to image (BachGAN)\nA scene from a few boxes, with retrieved backgrounds.")
         build_tab()
     demo.queue(default_concurrency_limit=1, max_size=64)

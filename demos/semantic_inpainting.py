@@ -38,6 +38,7 @@ import gradio as gr
 import numpy as np
 
 from demos.common import (
+    AppBlocks,
     MAX_UPLOAD_PIXELS,
     editor_mask,
     launch_kwargs,
@@ -434,7 +435,7 @@ def build_tab() -> None:
 
 def build_demo() -> gr.Blocks:
     """The app alone (its Space serves this)."""
-    with gr.Blocks(title="Semantic inpainting: Semantic Pyramid (synthkit)", analytics_enabled=False) as demo:
+    with AppBlocks(title="Semantic inpainting: Semantic Pyramid (synthkit)", analytics_enabled=False) as demo:
         gr.Markdown("# Semantic inpainting (Semantic Pyramid)\nRegenerate a painted region from one level of a "
                     "classifier's features, or paste an object from another image.")
         build_tab()

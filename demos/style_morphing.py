@@ -42,7 +42,9 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from demos.common import MAX_SEED, launch_kwargs, notes_markdown, read_image_upload, user_errors, whole_number
+from demos.common import (
+    MAX_SEED, AppBlocks, launch_kwargs, notes_markdown, read_image_upload, user_errors, whole_number,
+)
 from synthkit.pipelines.smis import DEFAULT_MODEL, Morpher, SMISPipeline, load_smis
 
 MODEL_ENV = "SYNTHKIT_SMIS_MODEL"
@@ -558,7 +560,7 @@ def build_tab() -> None:
 
 def build_demo() -> gr.Blocks:
     """The app alone (its Space serves this)."""
-    with gr.Blocks(title="Style morphing: SMIS / GroupDNet (synthkit)", analytics_enabled=False) as demo:
+    with AppBlocks(title="Style morphing: SMIS / GroupDNet (synthkit)", analytics_enabled=False) as demo:
         gr.Markdown("# Style morphing (SMIS / GroupDNet)\nChange the look of one class at a time, live.")
         build_tab()
     demo.queue(default_concurrency_limit=1, max_size=64)

@@ -16,7 +16,7 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
-from demos.common import launch_kwargs, user_errors, whole_number
+from demos.common import AppBlocks, launch_kwargs, user_errors, whole_number
 from synthkit.data import toyscapes
 from synthkit.data.palette import get_palette
 from synthkit.viz import colorize, draw_boxes
@@ -151,7 +151,7 @@ def build_tab() -> None:
 
 def build_demo() -> gr.Blocks:
     """The explorer alone (its Space serves this)."""
-    with gr.Blocks(title="Toyscapes explorer (synthkit)", analytics_enabled=False) as demo:
+    with AppBlocks(title="Toyscapes explorer (synthkit)", analytics_enabled=False) as demo:
         gr.Markdown("# Toyscapes explorer\nThe procedural dataset behind every synthkit checkpoint.")
         build_tab()
     demo.queue(default_concurrency_limit=1, max_size=64)

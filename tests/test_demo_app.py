@@ -473,9 +473,15 @@ def event_problems(demo: gr.Blocks) -> list[str]:
     - a public (API-visible) event runs a function decorated with ``demos.common.user_errors``, so the page never
       shows a bare "Error";
     - a Slider's ``.change`` uses ``trigger_mode="always_last"`` (heavy generators: prefer ``.release``),
-      ECOSYSTEM.md section 5, point 9.
+      ECOSYSTEM.md section 5, point 9;
+    - a Dropdown that no event writes to uses ``.change``, not ``.input`` (Gradio 6.31 fires ``.input`` twice per
+      mouse pick; ``.change`` fires once, and only on user picks when no event sets the dropdown);
+    - the app is a ``demos.common.AppBlocks``: requests whose inputs Gradio cannot read get a message.
     """
-    problems = []
+    from demos.common import AppBlocks
+
+    problems = [] if isinstance(demo, AppBlocks) else [f"the app is a {type(demo).__name__}, not an AppBlocks"]
+    written = {b._id for dep in demo.fns.values() for b in dep.outputs}
     for dep in demo.fns.values():
         if dep.fn is None:
             continue
@@ -485,6 +491,8 @@ def event_problems(demo: gr.Blocks) -> list[str]:
             block = demo.blocks.get(block_id)
             if isinstance(block, gr.Slider) and event == "change" and dep.trigger_mode != "always_last":
                 problems.append(f"/{dep.api_name}: Slider.change with trigger_mode={dep.trigger_mode!r}")
+            if isinstance(block, gr.Dropdown) and event == "input" and block_id not in written:
+                problems.append(f"/{dep.api_name}: Dropdown.input (fires twice per pick; use .change)")
     return problems
 
 
@@ -502,10 +510,14 @@ def test_event_lint_catches_violations():
     with gr.Blocks() as demo:
         slider = gr.Slider()
         out = gr.Number()
+        pick = gr.Dropdown(["a", "b"])
         slider.change(plain, slider, out, api_name="bad", trigger_mode="once")
         slider.release(user_errors(plain), slider, out, api_name="good")
+        pick.input(user_errors(plain), pick, out, api_name="twice")
     problems = event_problems(demo)
-    assert problems == ["/bad: plain is not decorated with @user_errors", "/bad: Slider.change with trigger_mode='once'"]
+    assert problems == ["the app is a Blocks, not an AppBlocks", "/bad: plain is not decorated with @user_errors",
+                        "/bad: Slider.change with trigger_mode='once'",
+                        "/twice: Dropdown.input (fires twice per pick; use .change)"]
 
 
 @pytest.mark.parametrize("preset, expected", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])

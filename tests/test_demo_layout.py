@@ -304,3 +304,16 @@ def test_browser_box_drawn_on_the_canvas_reaches_the_model(app_url, browser, art
         assert errors == [], errors
     finally:
         context.close()
+
+
+def test_canvas_endpoint_accepts_its_own_api_default(client, read_png):
+    """The API page's default for /layout_from_canvas is the annotator's own output (box colours as [r, g, b]);
+    gradio_image_annotation's preprocess read colours only as "rgb(r, g, b)" and failed on it (TypeError)."""
+    api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]["/layout_from_canvas"]
+    default = api["parameters"][0]["parameter_default"]
+    assert default["boxes"] and isinstance(default["boxes"][0]["color"], list)
+    canvas, rows, image, gallery, fused, notes = client.predict(default, 0, api_name="/layout_from_canvas")
+    s = app.CANVAS_SCALE
+    expected = [[b["label"], b["xmin"] // s, b["ymin"] // s, b["xmax"] // s, b["ymax"] // s] for b in default["boxes"]]
+    assert rows["data"] == expected
+    assert read_png(image).shape[2] == 3
