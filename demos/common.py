@@ -121,6 +121,11 @@ if os.environ.get("SYNTHKIT_ATOMIC_OUTPUT_CACHE", "1") != "0":  # "0" only to me
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+# Where the apps' pipelines run. The CPU: the models take 6-20 ms per image there, Gradio's round trip is ~80 ms,
+# the apps keep per-session tensors (latents, scenes) on the CPU, and a Space's free hardware is a CPU. The
+# library's loaders default to device="auto"; the apps pass this instead.
+DEMO_DEVICE = "cpu"
+
 # A 50-megapixel upload is a photo straight off a camera; decoding and resizing it on a 2-core CPU Space takes
 # seconds and hundreds of MB. Refuse larger ones with a message rather than stall the queue.
 MAX_UPLOAD_PIXELS = 50_000_000

@@ -25,7 +25,7 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
-from demos.common import AppBlocks, launch_kwargs, notes_markdown, user_errors, whole_number
+from demos.common import DEMO_DEVICE, AppBlocks, launch_kwargs, notes_markdown, user_errors, whole_number
 from synthkit.pipelines.controllable3d import DEFAULT_MODEL, Controllable3DPipeline, Scene3D, load_controllable3d
 
 MODEL_ENV = "SYNTHKIT_CONTROLS3D_MODEL"
@@ -37,7 +37,7 @@ NO_LAYERS = "none"
 
 @functools.lru_cache(maxsize=1)
 def get_pipeline() -> Controllable3DPipeline:
-    return load_controllable3d(os.environ.get(MODEL_ENV) or DEFAULT_MODEL)
+    return load_controllable3d(os.environ.get(MODEL_ENV) or DEFAULT_MODEL, device=DEMO_DEVICE)
 
 
 def enlarge(image: np.ndarray, size: int = DISPLAY) -> np.ndarray:

@@ -29,6 +29,7 @@ import gradio as gr
 import numpy as np
 
 from demos.common import (
+    DEMO_DEVICE,
     AppBlocks, editor_mask, launch_kwargs, notes_markdown, read_image_upload, user_errors, whole_number,
 )
 from synthkit.pipelines.image2stylegan import DEFAULT_MODEL, Image2StyleGANPipeline, load_image2stylegan
@@ -47,7 +48,7 @@ NEEDS_SECOND = ("Crossover", "Local style transfer")
 @functools.lru_cache(maxsize=1)
 def get_pipeline() -> Image2StyleGANPipeline:
     """The served pipeline (``$SYNTHKIT_STYLEGAN2_MODEL`` or the bundled StyleGAN2), loaded once per process."""
-    return load_image2stylegan(os.environ.get(MODEL_ENV) or DEFAULT_MODEL)
+    return load_image2stylegan(os.environ.get(MODEL_ENV) or DEFAULT_MODEL, device=DEMO_DEVICE)
 
 
 @functools.lru_cache(maxsize=1)

@@ -26,7 +26,7 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
-from demos.common import AppBlocks, launch_kwargs, notes_markdown, user_errors, whole_number
+from demos.common import DEMO_DEVICE, AppBlocks, launch_kwargs, notes_markdown, user_errors, whole_number
 from synthkit.pipelines.bachgan import BachGANPipeline, BachGANResult, load_bachgan, test_layouts
 
 try:  # the box-drawing canvas (pinned in pyproject: gradio-image-annotation>=0.5.6,<0.6)
@@ -50,7 +50,7 @@ Generate. *Seed* 0 fuses the best 3 retrieved layouts; other seeds pick 3 of the
 @functools.lru_cache(maxsize=1)
 def get_pipeline() -> BachGANPipeline:
     """The bundled model and its retrieval memory, loaded once per process."""
-    return load_bachgan()
+    return load_bachgan(device=DEMO_DEVICE)
 
 
 # ----------------------------------------------------------------------------------------------------------------

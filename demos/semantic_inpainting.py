@@ -38,6 +38,7 @@ import gradio as gr
 import numpy as np
 
 from demos.common import (
+    DEMO_DEVICE,
     AppBlocks,
     MAX_UPLOAD_PIXELS,
     editor_mask,
@@ -69,7 +70,7 @@ version. The model is small and trained on Toyscapes, so expect Toyscapes-like s
 @functools.lru_cache(maxsize=1)
 def get_pipeline() -> PyramidPipeline:
     """The Semantic Pyramid pipeline (``$SYNTHKIT_PYRAMID_MODEL`` or the bundled model), loaded once per process."""
-    return load_pyramid(os.environ.get(MODEL_ENV) or None)
+    return load_pyramid(os.environ.get(MODEL_ENV) or None, device=DEMO_DEVICE)
 
 
 def display_scale(pipe: PyramidPipeline | None = None) -> int:

@@ -43,7 +43,7 @@ from PIL import Image
 from torch import Tensor
 
 from demos.common import (
-    MAX_SEED, AppBlocks, launch_kwargs, notes_markdown, read_image_upload, user_errors, whole_number,
+    DEMO_DEVICE, MAX_SEED, AppBlocks, launch_kwargs, notes_markdown, read_image_upload, user_errors, whole_number,
 )
 from synthkit.pipelines.smis import DEFAULT_MODEL, Morpher, SMISPipeline, load_smis
 
@@ -72,7 +72,7 @@ classes from a reference photo.
 def get_pipeline() -> SMISPipeline:
     """The served GroupDNet (``$SYNTHKIT_SMIS_MODEL`` or the bundled ``smis-toyscapes``), loaded once; it generates
     with the folded-weight forward (``fast=True``: same images, the slider's tick is what the user waits for)."""
-    return load_smis(os.environ.get(MODEL_ENV) or DEFAULT_MODEL, fast=True)
+    return load_smis(os.environ.get(MODEL_ENV) or DEFAULT_MODEL, device=DEMO_DEVICE, fast=True)
 
 
 @functools.lru_cache(maxsize=4)

@@ -79,7 +79,13 @@ if FAST:
     torch.set_num_threads(1)  # shared CI runners: one thread per process is faster than threads that fight
 
 
-print("synthkit", synthkit.__version__, "| torch", torch.__version__, "| fast mode" if FAST else "| full mode")
+from synthkit.devices import resolve_device
+
+# Training below runs on DEVICE (a GPU when the runtime has one: Colab > Runtime > Change runtime type); the small
+# pretrained pipelines run on the CPU (device="cpu": a few ms per image, and this notebook's cells hand them CPU tensors)
+DEVICE = resolve_device("auto")
+print("synthkit", synthkit.__version__, "| torch", torch.__version__, "| training device:", DEVICE,
+      "| fast mode" if FAST else "| full mode")
 
 # %% [markdown]
 # ## 1. Toyscapes: a dataset where every factor is known

@@ -90,7 +90,13 @@ def show_row(images, titles, name=None, size=2.6):
     return fig
 
 
-print("synthkit", synthkit.__version__, "| torch", torch.__version__, "| fast mode" if FAST else "| full mode")
+from synthkit.devices import resolve_device
+
+# Training below runs on DEVICE (a GPU when the runtime has one: Colab > Runtime > Change runtime type); the small
+# pretrained pipelines run on the CPU (device="cpu": a few ms per image, and this notebook's cells hand them CPU tensors)
+DEVICE = resolve_device("auto")
+print("synthkit", synthkit.__version__, "| torch", torch.__version__, "| training device:", DEVICE,
+      "| fast mode" if FAST else "| full mode")
 
 # %% [markdown]
 # ## 1. The problem, and the per-class latent
@@ -296,11 +302,11 @@ image_scrubber(grids, description="step", labels=[p.stem for p in grids], width=
 from synthkit.pipelines.smis import load_smis
 
 try:
-    pipe = load_smis()  # bundled "smis-toyscapes"
+    pipe = load_smis(device="cpu")  # bundled "smis-toyscapes"
     MODEL_NAME = "smis-toyscapes (bundled)"
 except ValueError as err:  # an install without the bundled checkpoint: use the model trained above
     print("bundled model unavailable:", err, "\n-> using the tiny model trained above")
-    pipe = load_smis(Path(tcfg.out_dir, "model"))
+    pipe = load_smis(Path(tcfg.out_dir, "model"), device="cpu")
     MODEL_NAME = "tiny_test trained above"
 H, W = pipe.image_size
 data = ToyscapesDataset(size=H, length=64, split="test", seed=0)
@@ -545,7 +551,7 @@ if G_PTH.is_file():
     if E_PTH.is_file():
         cmd[4:4] = ["--encoder", str(E_PTH)]
     subprocess.run(cmd, check=True)
-    official = load_smis("weights/smis-deepfashion")
+    official = load_smis("weights/smis-deepfashion", device="cpu")
     print("loaded the authors' generator:", official.image_size, official.class_names)
 else:
     print(f"{G_PTH} not found: download the official checkpoint (see above) to use the authors' weights.")

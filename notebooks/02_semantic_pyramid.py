@@ -94,7 +94,13 @@ def show_row(images, titles, name=None, size=2.0):
     return fig
 
 
-print("synthkit", synthkit.__version__, "| torch", torch.__version__, "| fast mode" if FAST else "| full mode")
+from synthkit.devices import resolve_device
+
+# Training below runs on DEVICE (a GPU when the runtime has one: Colab > Runtime > Change runtime type); the small
+# pretrained pipelines run on the CPU (device="cpu": a few ms per image, and this notebook's cells hand them CPU tensors)
+DEVICE = resolve_device("auto")
+print("synthkit", synthkit.__version__, "| torch", torch.__version__, "| training device:", DEVICE,
+      "| fast mode" if FAST else "| full mode")
 
 # %% [markdown]
 # ## 1. Feature inversion, and why it is hard
@@ -312,11 +318,11 @@ print("last logged step:", {k: round(v, 3) for k, v in history[-1].items()})
 from synthkit.pipelines.pyramid import load_pyramid
 
 try:
-    pipe = load_pyramid()  # bundled "pyramid-toyscapes"
+    pipe = load_pyramid(device="cpu")  # bundled "pyramid-toyscapes"
     source = "bundled pyramid-toyscapes"
 except FileNotFoundError as err:
     print(err)
-    pipe = load_pyramid(str(Path(cfg.out_dir) / "model"))
+    pipe = load_pyramid(str(Path(cfg.out_dir) / "model"), device="cpu")
     source = f"the {STEPS}-step model trained above"
 print("using", source, "| levels", pipe.levels, "| image size", pipe.image_size, *pipe.notes)
 

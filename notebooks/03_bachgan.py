@@ -81,7 +81,13 @@ if FAST:
     torch.set_num_threads(1)  # shared CI runners: one thread per process is faster than threads that fight
 
 
-print("synthkit", synthkit.__version__, "| torch", torch.__version__, "| fast mode" if FAST else "| full mode")
+from synthkit.devices import resolve_device
+
+# Training below runs on DEVICE (a GPU when the runtime has one: Colab > Runtime > Change runtime type); the small
+# pretrained pipelines run on the CPU (device="cpu": a few ms per image, and this notebook's cells hand them CPU tensors)
+DEVICE = resolve_device("auto")
+print("synthkit", synthkit.__version__, "| torch", torch.__version__, "| training device:", DEVICE,
+      "| fast mode" if FAST else "| full mode")
 
 # %% [markdown]
 # ## 1. The task: boxes in, image out
@@ -97,7 +103,7 @@ from synthkit.pipelines.bachgan import load_bachgan, test_layouts
 from synthkit.viz import colorize, draw_boxes
 
 pal = get_palette("toyscapes")
-pipe = load_bachgan()  # "bachgan-toyscapes": generator (spectral norm folded, eval mode) + retrieval memory
+pipe = load_bachgan(device="cpu")  # "bachgan-toyscapes": generator (spectral norm folded, eval mode) + retrieval memory
 cfg = pipe.config
 H, W = pipe.image_size
 print(f"{H}x{W} images, C = {cfg.num_classes} classes, box classes {pipe.box_class_names}, "
@@ -634,7 +640,7 @@ comparisons = {}  # title -> (with retrieval, without retrieval, image size)
 trained = find_trained_ablation()
 if trained is not None:
     comparisons[f"bundled model ({card_steps('bachgan-toyscapes')} steps) vs the trained no-retrieval model "
-                f"({card_steps(trained)} steps)"] = (pipe, load_bachgan(trained), H)
+                f"({card_steps(trained)} steps)"] = (pipe, load_bachgan(trained, device="cpu"), H)
 comparisons[f"this notebook's runs ({STEPS} steps each, 32x32)"] = (
     short_run_pipeline(train_cfg.out_dir, task.make_dataset().memory), short_run_pipeline(abl_cfg.out_dir, None), 32)
 print("\n".join(comparisons))
@@ -745,7 +751,7 @@ if CITYSCAPES_ROOT:
     if CONVERTED:
         # max_boxes: a Cityscapes street can hold dozens of instances (the Toyscapes model takes at most 16 boxes,
         # the most objects its training scenes had); load the converted model with this memory and a higher limit
-        city = load_bachgan(CONVERTED, index_path="city_index.safetensors", max_boxes=128)
+        city = load_bachgan(CONVERTED, index_path="city_index.safetensors", max_boxes=128, device="cpu")
         val = sorted(Path(CITYSCAPES_ROOT, "gtFine", "val").glob("*/*_gtFine_instanceIds.png"))[0]
         inst = np.asarray(Image.open(val).resize((512, 256), Image.NEAREST))
         out = city.layout_to_image(cityscapes_boxes(inst), seed=0)

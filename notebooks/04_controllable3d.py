@@ -97,7 +97,13 @@ def show_row(images, titles, name=None, size=2.0, cmap=None):
     return fig
 
 
-print("synthkit", synthkit.__version__, "| torch", torch.__version__, "| fast mode" if FAST else "| full mode")
+from synthkit.devices import resolve_device
+
+# Training below runs on DEVICE (a GPU when the runtime has one: Colab > Runtime > Change runtime type); the small
+# pretrained pipelines run on the CPU (device="cpu": a few ms per image, and this notebook's cells hand them CPU tensors)
+DEVICE = resolve_device("auto")
+print("synthkit", synthkit.__version__, "| torch", torch.__version__, "| training device:", DEVICE,
+      "| fast mode" if FAST else "| full mode")
 
 # %% [markdown]
 # ## 0. Why a 2D GAN entangles pose
@@ -111,7 +117,7 @@ print("synthkit", synthkit.__version__, "| torch", torch.__version__, "| fast mo
 # %%
 from synthkit.pipelines.image2stylegan import load_image2stylegan
 
-sg2 = load_image2stylegan(backbone=None).G
+sg2 = load_image2stylegan(backbone=None, device="cpu").G
 with torch.no_grad():
     za, zb = torch.randn(2, sg2.config.style_dim, generator=torch.Generator().manual_seed(3))
     walk = [sg2(torch.lerp(za, zb, float(t))[None], noise="const").clamp(-1, 1) for t in np.linspace(0, 1, 6)]
@@ -242,7 +248,7 @@ for sigma in (0.02, 0.0):
 # %%
 from synthkit.pipelines.controllable3d import load_controllable3d
 
-pipe = load_controllable3d()  # the bundled "controllable3d-toyshapes3d"
+pipe = load_controllable3d(device="cpu")  # the bundled "controllable3d-toyshapes3d"
 G, cfg = pipe.G, pipe.G.config
 n_params = sum(p.numel() for p in G.parameters())
 print(f"{cfg.image_size}×{cfg.image_size}, {cfg.n_primitives} {cfg.primitive} primitives, {n_params:,} parameters")

@@ -90,7 +90,13 @@ def show_row(images, titles, name=None, size=2.0):
     return fig
 
 
-print("synthkit", synthkit.__version__, "| torch", torch.__version__, "| fast mode" if FAST else "| full mode")
+from synthkit.devices import resolve_device
+
+# Training below runs on DEVICE (a GPU when the runtime has one: Colab > Runtime > Change runtime type); the small
+# pretrained pipelines run on the CPU (device="cpu": a few ms per image, and this notebook's cells hand them CPU tensors)
+DEVICE = resolve_device("auto")
+print("synthkit", synthkit.__version__, "| torch", torch.__version__, "| training device:", DEVICE,
+      "| fast mode" if FAST else "| full mode")
 
 # %% [markdown]
 # ## 1. The synthesis path
@@ -107,7 +113,7 @@ print("synthkit", synthkit.__version__, "| torch", torch.__version__, "| fast mo
 # %%
 from synthkit.pipelines.image2stylegan import load_image2stylegan
 
-pipe = load_image2stylegan()  # the bundled "stylegan2-toyscapes64" and the offline backbone
+pipe = load_image2stylegan(device="cpu")  # the bundled "stylegan2-toyscapes64" and the offline backbone
 G = pipe.G
 cfg = G.config
 print(f"{cfg.image_size}x{cfg.image_size}: W+ has {cfg.n_latent} rows of {cfg.style_dim}, {cfg.num_noise} noise maps",

@@ -6,7 +6,17 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["resolve_device"]
+__all__ = ["module_device", "resolve_device"]
+
+
+def module_device(module: torch.nn.Module) -> torch.device:
+    """The device of a module's first parameter (else first buffer); the CPU for a module with neither. Pipelines
+    put their inputs there, so a model moved with ``.to(device)`` takes its inputs along."""
+    for tensor in module.parameters():
+        return tensor.device
+    for tensor in module.buffers():
+        return tensor.device
+    return torch.device("cpu")
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:

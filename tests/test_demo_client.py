@@ -209,11 +209,23 @@ def _fuzz_files(tmp: Path) -> dict[str, Path]:
 
     from PIL import Image
 
+    def png(image: Image.Image, name: str) -> Path:
+        path = tmp / name
+        image.save(path, format="PNG")
+        return path
+
     buf = io.BytesIO()
     Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(buf, format="PNG")
-    files = {"truncated": tmp / "truncated.png", "text": tmp / "notes.png"}
+    files = {"truncated": tmp / "truncated.png", "text": tmp / "notes.png", "empty": tmp / "empty.png"}
     files["truncated"].write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
     files["text"].write_text("this is not an image")
+    files["empty"].write_bytes(b"")
+    rng = np.random.default_rng(0)
+    files["rgba"] = png(Image.fromarray(rng.integers(0, 255, (96, 80, 4), dtype=np.uint8), "RGBA"), "rgba.png")
+    files["gray16"] = png(Image.fromarray(rng.integers(0, 65535, (70, 90), dtype=np.uint16)), "gray16.png")
+    files["layer"] = png(Image.fromarray(np.full((50, 100, 4), 255, np.uint8), "RGBA"), "layer.png")  # wrong size
+    # more pixels than the apps accept (demos.common.MAX_UPLOAD_PIXELS = 50 MP); zeros compress to a small file
+    files["huge"] = png(Image.new("L", (7200, 7200)), "huge.png")
     return files
 
 
@@ -221,22 +233,29 @@ def _bad_values(component: str, files: dict[str, Path]) -> list[object]:
     """Values a careless API user (or a stale page) sends for a parameter of this component type."""
     from gradio_client import handle_file
 
-    trunc, text = handle_file(str(files["truncated"])), handle_file(str(files["text"]))
+    f = {k: handle_file(str(v)) for k, v in files.items()}
     if component in ("Number", "Slider"):
-        return [None, "abc", 1e12]
+        return [None, "abc", 1e12, -1e12]
     if component in ("Dropdown", "Radio", "Textbox"):
         return [None, 12345, "no such choice"]
     if component == "Checkbox":
         return [None, "yes"]
     if component == "Image":
-        return ["not a file", {"path": "x.png"}, trunc, text]
+        return ["not a file", {"path": "x.png"}, f["truncated"], f["text"], f["empty"], f["rgba"], f["gray16"],
+                f["huge"]]
     if component == "Imageeditor":
-        return ["not a file", {"layers": []}, {"background": trunc, "layers": [], "composite": trunc},
-                {"background": text, "layers": [text], "composite": None}]
+        return ["not a file", {"layers": []}, {"background": f["truncated"], "layers": [], "composite": f["truncated"]},
+                {"background": f["text"], "layers": [f["text"]], "composite": None},
+                {"background": f["empty"], "layers": [], "composite": f["empty"]},
+                {"background": f["rgba"], "layers": [f["layer"]], "composite": f["rgba"]},
+                {"background": f["gray16"], "layers": [f["layer"]], "composite": f["gray16"]},
+                {"background": f["huge"], "layers": [], "composite": f["huge"]}]
     if component == "Image_annotator":
-        return ["not a file", {"boxes": []}, {"image": trunc, "boxes": [{"xmin": 1}]}, {"image": text, "boxes": []}]
+        return ["not a file", {"boxes": []}, {"image": f["truncated"], "boxes": [{"xmin": 1}]},
+                {"image": f["text"], "boxes": []}, {"image": f["gray16"], "boxes": [{"label": "car", "xmin": 0,
+                 "ymin": 0, "xmax": 40, "ymax": 40, "color": "red"}]}, {"image": f["huge"], "boxes": []}]
     if component == "Dataframe":
-        return [None, "abc", {"headers": ["class"], "data": [["dragon", "a"]]}]
+        return [None, "abc", {"headers": ["class"], "data": [["dragon", "a"]]}, {"headers": [], "data": []}]
     return [None]
 
 
@@ -246,8 +265,8 @@ _FAST = {"/embed_run": {"steps_w": 2, "steps_noise": 0}}
 
 def test_every_endpoint_answers_bad_input_with_a_message(client, tmp_path):
     """Each public endpoint of the tabbed app, one parameter at a time replaced by a bad value (null, wrong type,
-    out of range, a truncated PNG, a text file named .png, a dict missing its fields): the call succeeds or fails
-    with our message, never Gradio's generic "upstream app has raised an exception" (which is what the page shows
+    out of range; a truncated, empty, text, RGBA, 16-bit gray or 52-megapixel PNG; an editor layer of the wrong
+    size; a dict missing its fields): the call succeeds or fails with our message, never Gradio's generic "upstream app has raised an exception" (which is what the page shows
     as a bare "Error"); and the server still works afterwards."""
     files = _fuzz_files(tmp_path)
     api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]

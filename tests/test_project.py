@@ -86,3 +86,12 @@ def test_space_installs_this_release(req: Path):
 
 def test_the_installed_synthkit_is_ours():
     assert project.is_ours(), project.installed_distributions()
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_prints_its_device_first(path: Path):
+    """Each notebook says, in its first cells, where training runs (issue 15: a Colab GPU runtime must be visible)."""
+    nb = nbformat.read(path, as_version=4)
+    code = [c.source for c in nb.cells if c.cell_type == "code"][:2]
+    text = "\n".join(code)
+    assert 'DEVICE = resolve_device("auto")' in text and '"| training device:", DEVICE' in text

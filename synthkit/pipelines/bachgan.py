@@ -50,6 +50,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from synthkit.devices import module_device, resolve_device
 from synthkit.models.bachgan import BachGANGenerator, rasterize_boxes
 from synthkit.retrieval import RetrievalIndex, resize_labels_nearest, retrieve_maps
 from synthkit.viz import to_uint8
@@ -222,6 +223,16 @@ class BachGANPipeline:
         return self.G.config
 
     @property
+    def device(self) -> torch.device:
+        """Where the generator is; layouts go there (move it with ``pipe.to(device)``)."""
+        return module_device(self.G)
+
+    def to(self, device: str | torch.device) -> "BachGANPipeline":
+        """Move the generator (``"auto"``: CUDA when available, else MPS, else CPU); retrieval stays on the CPU."""
+        self.G.to(resolve_device(device))
+        return self
+
+    @property
     def image_size(self) -> tuple[int, int]:
         """(H, W) of the generated images."""
         return self.config.height, self.config.width
@@ -356,14 +367,14 @@ class BachGANPipeline:
             indices, scores = self.choose_retrieved(kept, seed)
             maps = retrieve_maps(self.index, indices, box_layout)  # M_k: [K, C, H, W]
             backgrounds = resize_labels_nearest(self.index.labels[indices], (H, W)).astype(np.uint8)
-            fused = self.G.fuse(box_layout[None], maps[None])  # S: [1, C, H, W]
+            fused = self.G.fuse(box_layout[None].to(self.device), maps[None].to(self.device))  # S: [1, C, H, W]
             retrieved = maps.argmax(1).to(torch.uint8)  # [K, H, W]
             retrieved[maps.amax(1) == 0] = NO_CLASS
             retrieved = retrieved.numpy()
         else:
             indices, scores = np.zeros(0, dtype=np.int64), np.zeros(0)
             backgrounds = retrieved = np.zeros((0, H, W), dtype=np.uint8)
-            fused = self.G.fuse(box_layout[None])
+            fused = self.G.fuse(box_layout[None].to(self.device))
             notes.append("This model was trained without retrieval (the paper's ablation): no background maps.")
         image, _ = self.G.decode(fused, with_seg=False)  # [1, 3, H, W] in [-1, 1]
         return BachGANResult(
@@ -372,7 +383,7 @@ class BachGANPipeline:
             backgrounds=backgrounds,
             retrieved_indices=np.asarray(indices, dtype=np.int64),
             retrieved_scores=np.asarray(scores, dtype=np.float64),
-            fused=fused[0].float().numpy(),
+            fused=fused[0].float().cpu().numpy(),
             box_layout=box_layout.numpy(),
             boxes=kept,
             notes=self.notes + notes,
@@ -406,7 +417,8 @@ def _model_folder(name: str) -> Path:
 
 
 def load_bachgan(
-    name: str = DEFAULT_MODEL, index_path: str | Path | None = None, *, max_boxes: int | None = None
+    name: str = DEFAULT_MODEL, index_path: str | Path | None = None, *, max_boxes: int | None = None,
+    device: str | torch.device = "auto",
 ) -> BachGANPipeline:
     """The generator (registry name, folder or Hub repo id) and its retrieval memory, ready for inference.
 
@@ -417,6 +429,9 @@ def load_bachgan(
     the Toyscapes classes (its training scenes never had more), ``OTHER_MAX_BOXES`` (256) otherwise. Real scenes
     can hold many more instances than Toyscapes (a Cityscapes street: dozens of people and cars), e.g.
     ``load_bachgan("bachgan-cityscapes", index_path="city_index.safetensors", max_boxes=128)``.
+
+    ``device``: where the generator runs ("auto": CUDA when available, else MPS, else CPU); retrieval (a nearest
+    neighbour search over a few thousand small maps) stays on the CPU.
     """
     import synthkit
 
@@ -424,7 +439,8 @@ def load_bachgan(
         max_boxes = _check_max_boxes(max_boxes)
 
     folder = _model_folder(str(name))
-    G = synthkit.load(str(folder) if str(name) == DEFAULT_MODEL and str(name) not in _registered() else str(name))
+    G = synthkit.load(str(folder) if str(name) == DEFAULT_MODEL and str(name) not in _registered() else str(name),
+                      device=device)
     if not isinstance(G, BachGANGenerator):
         raise TypeError(f"{name!r} is a {type(G).__name__}, not a BachGAN generator")
     G.fold_spectral_norm().eval()

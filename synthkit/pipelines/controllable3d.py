@@ -228,15 +228,17 @@ class Controllable3DPipeline:
             raise ValueError(f"seed must be a whole number >= 0, got {seed!r}")
         g = torch.Generator().manual_seed(int(seed))
         z_pose, z_app = self.G.sample_z(1, g)
-        az, el = self.G.sample_camera(1, g)
-        scene = Scene3D(self.G, z_pose, z_app, self.G.g3d.poses(z_pose), math.degrees(float(az)),
-                        math.degrees(float(el)), (True,) * self.G.config.n_primitives)
+        az, el = self.G.sample_camera(1, g)  # drawn even when given: the scene of a seed does not depend on it
+        az_deg = math.degrees(float(az)) if azimuth is None else 0.0  # (a given angle is set by .camera below)
+        el_deg = math.degrees(float(el)) if elevation is None else 0.0
+        scene = Scene3D(self.G, z_pose, z_app, self.G.g3d.poses(z_pose), az_deg, el_deg,
+                        (True,) * self.G.config.n_primitives)
         if azimuth is not None or elevation is not None:
             scene = scene.camera(azimuth, elevation)
         return scene
 
 
-def load_controllable3d(name_or_path: str = DEFAULT_MODEL, device: str = "cpu") -> Controllable3DPipeline:
+def load_controllable3d(name_or_path: str = DEFAULT_MODEL, device: str = "auto") -> Controllable3DPipeline:
     """The pipeline for a registry name (default: the bundled Toyshapes3D model), a folder or a Hub repo id."""
     import synthkit
 

@@ -355,7 +355,7 @@ class Image2StyleGANPipeline:
 
 
 def load_image2stylegan(name_or_path: str = DEFAULT_MODEL, backbone: Any = "toyscapes",
-                        device: str = "cpu") -> Image2StyleGANPipeline:
+                        device: str = "auto") -> Image2StyleGANPipeline:
     """The pipeline for a registry name (default: the bundled Toyscapes StyleGAN2), a folder or a Hub repo id."""
     import synthkit
 

@@ -42,6 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from synthkit.devices import module_device, resolve_device
 from synthkit.inputs import image_hw, to_rgb_float
 from synthkit.models.semantic_pyramid import (
     PyramidConfig,
@@ -185,7 +186,7 @@ class PyramidPipeline:
         if not isinstance(G, SemanticPyramidGenerator):
             raise TypeError(f"PyramidPipeline needs a SemanticPyramidGenerator, got {type(G).__name__}")
         self.G = G.eval()
-        self.backbone = backbone
+        self.backbone = backbone.to(module_device(G)) if isinstance(backbone, torch.nn.Module) else backbone
         self.config: PyramidConfig = G.config
         self.notes = list(notes)
         specs = level_specs_from_backbone(backbone, self.config.image_size)
@@ -205,19 +206,33 @@ class PyramidPipeline:
     def image_size(self) -> int:
         return self.config.image_size
 
+    @property
+    def device(self) -> torch.device:
+        """Where the generator is; inputs go there (move the model with ``pipe.to(device)``)."""
+        return module_device(self.G)
+
+    def to(self, device: str | torch.device) -> "PyramidPipeline":
+        """Move the generator and the backbone (``"auto"``: CUDA when available, else MPS, else CPU)."""
+        device = resolve_device(device)
+        self.G.to(device)
+        if isinstance(self.backbone, torch.nn.Module):
+            self.backbone.to(device)
+        return self
+
     # -- building blocks --------------------------------------------------------------------------------------
     @torch.no_grad()
     def features(self, x: Tensor) -> list[Tensor]:
         """Pyramid features of [B, 3, S, S] images, shallow -> deep."""
-        feats = self.backbone.features(x, layers=list(self.levels))
+        feats = self.backbone.features(x.to(self.device), layers=list(self.levels))
         return [feats[n] for n in self.levels]
 
     @torch.no_grad()
     def generate(self, feats: Sequence[Tensor], masks: Sequence[Tensor], seed: int = 0) -> Tensor:
         """G(phi, m, z) with z drawn from ``seed``: [B, 3, S, S] in [-1, 1]."""
-        gen = torch.Generator().manual_seed(int(seed))
+        gen = torch.Generator().manual_seed(int(seed))  # drawn on the CPU: the same z on every device
         z = torch.randn(feats[0].shape[0], self.config.z_dim, generator=gen)
-        return self.G(feats, masks, z)
+        dev = self.device
+        return self.G([f.to(dev) for f in feats], [m.to(dev) for m in masks], z.to(dev))
 
     def _indices(self, levels: str | int | Sequence[str | int]) -> list[int]:
         if isinstance(levels, (str, int)):
@@ -283,7 +298,9 @@ class PyramidPipeline:
         if m.sum() == 0:
             notes.append("mask is empty: no object to paste; returned the background")
             return PyramidResult(to_uint8(bg[0]), notes, name, int(seed))
-        if m.min() == 1:
+        full, m_cpu = bool(m.min() == 1), m  # the level masks are built on the CPU (generate() moves them)
+        bg, obj, m = bg.to(self.device), obj.to(self.device), m.to(self.device)
+        if full:
             notes.append(f"mask covers the whole image: this is generation from the object's {name[0]} alone")
         feats = self.features(bg)
         if self.config.is_spatial(l):
@@ -295,13 +312,14 @@ class PyramidPipeline:
         else:
             pasted = (1 - m) * bg + m * obj  # [1, 3, S, S]
             feats[l] = self.features(pasted)[l]
-        out = self.generate(feats, self._masks([l], 1.0 - m), seed)
+        out = self.generate(feats, self._masks([l], 1.0 - m_cpu), seed)
         return PyramidResult(to_uint8(out[0]), notes, name, int(seed))
 
 
-def load_pyramid(name_or_path: str | None = None) -> PyramidPipeline:
+def load_pyramid(name_or_path: str | None = None, device: str | torch.device = "auto") -> PyramidPipeline:
     """The generator (a registry name, a folder or a Hub repo id; default the bundled ``pyramid-toyscapes``) and
-    the backbone named in its config, checked against the sha256 recorded at training time."""
+    the backbone named in its config, checked against the sha256 recorded at training time; both on ``device``
+    ("auto": CUDA when available, else MPS, else CPU)."""
     import synthkit
     from synthkit import registry
 
@@ -316,7 +334,7 @@ def load_pyramid(name_or_path: str | None = None) -> PyramidPipeline:
                 "load_pyramid('DIR/model')"
             )
         name = str(folder)
-    G = synthkit.load(name)
+    G = synthkit.load(name, device=device)
     if not isinstance(G, SemanticPyramidGenerator):
         raise TypeError(f"{name!r} is a {type(G).__name__}, not a Semantic Pyramid generator")
     backbone = build_backbone(G.config.backbone)

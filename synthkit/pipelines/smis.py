@@ -360,7 +360,7 @@ class Morpher:
 _CACHE: dict[str, SMISPipeline] = {}
 
 
-def load_smis(name_or_path: str | os.PathLike = DEFAULT_MODEL, device: str = "cpu", fast: bool = False) -> SMISPipeline:
+def load_smis(name_or_path: str | os.PathLike = DEFAULT_MODEL, device: str = "auto", fast: bool = False) -> SMISPipeline:
     """An ``SMISPipeline`` for a registry name (default: bundled "smis-toyscapes"), a folder or a Hub repo id.
 
     ``fast=True``: generate with ``synthkit.models.groupdnet_fast`` (folded eval weights; same images within 1e-5)."""
