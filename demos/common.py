@@ -138,6 +138,7 @@ CSS = """
 .pixelated img { width: 100%; height: 100%; object-fit: contain; }
 #synthkit-header { text-align: center; }
 #synthkit-header h1 { margin-bottom: 0.2em; }
+#morph-frames { display: none; }
 .tab-error { border-left: 4px solid var(--error-border-color, #ef4444); padding-left: 1em; }
 """
 

@@ -62,7 +62,27 @@ map (a Toyscapes example, an upload, or paint one with the class colours), pick 
 it (random codes from seeds, or codes encoded from example photos), then move the **slider**: the class morphs
 from style A to style B, live. The *resample* buttons redraw one class's code; the *appearance mixture* copies
 classes from a reference photo.
+
+*Precomputed:* whenever the label map, the class or a style changes, the server renders {n} frames of the morph
+(t = 0, {step:g}, …, 1); while you move the slider the page shows the nearest of them at once (no round trip), and
+the exact frame for the slider's position is computed when you let go.
 """
+
+# Frames of the morph rendered ahead for the page to show while the slider moves (JPEG: previews; the exact PNG
+# frame arrives on release). 21 frames x ~9 ms on 2 CPU cores, after the new map's first image is already shown.
+PREVIEW_FRAMES = 21
+PREVIEW_QUALITY = 92
+# The page's side: on every slider input, show the nearest precomputed frame in the image (no server call).
+SCRUB_JS = """(t) => {
+  const box = document.querySelector('#morph-frames .morph-frames');
+  const img = document.querySelector('#morph-image img');
+  if (box && img && box.children.length) {
+    const n = box.children.length, k = Math.round(Math.min(Math.max(Number(t), 0), 1) * (n - 1));
+    const src = box.children[k].getAttribute('src');
+    if (img.getAttribute('src') !== src) img.setAttribute('src', src);
+  }
+  return [];
+}"""
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -232,6 +252,23 @@ def _setup(label_input: Any, notes: list[str], cls: Any, source_a: Any, seed_a: 
         notes.append(_absent_from_photo_note(pipe, c, source, photo, which))
     session = _session(label, z_a, z_b, c, styles=(desc_a, desc_b), notes=tuple(n for n in notes if n))
     return _setup_outputs(session, t)
+
+
+@user_errors
+def preview_frames_html(session: MorphSession | None) -> str:
+    """The morph's ``PREVIEW_FRAMES`` frames (t = k / (n - 1)) as hidden JPEG data URLs, for the page's scrubbing."""
+    import base64
+    import io
+
+    session = session or default_session()
+    imgs = []
+    for k in range(PREVIEW_FRAMES):
+        t = k / (PREVIEW_FRAMES - 1)
+        buf = io.BytesIO()
+        Image.fromarray(session.frame(t)).save(buf, format="JPEG", quality=PREVIEW_QUALITY)
+        data = base64.b64encode(buf.getvalue()).decode("ascii")
+        imgs.append(f'<img alt="" data-t="{t:.4f}" src="data:image/jpeg;base64,{data}">')
+    return f'<div class="morph-frames" data-n="{PREVIEW_FRAMES}">{"".join(imgs)}</div>'
 
 
 def _setup_outputs(session: MorphSession, t: float) -> tuple[Any, ...]:
@@ -456,7 +493,7 @@ def build_tab() -> None:
     """Create the app's components inside the caller's ``gr.Tab`` (or Blocks) and register its events."""
     pipe = get_pipeline()
     H, W = pipe.image_size
-    gr.Markdown(DESCRIPTION)
+    gr.Markdown(DESCRIPTION.format(n=PREVIEW_FRAMES, step=1 / (PREVIEW_FRAMES - 1)))
     first = default_session()
     from synthkit.data.palette import labels_to_color
 
@@ -496,6 +533,8 @@ def build_tab() -> None:
                                      elem_id="morph-image")
                     t = gr.Slider(0.0, 1.0, value=0.0, step=0.01, label="Morph: style A (0) → style B (1)",
                                   elem_id="morph-t")
+                    # hidden (CSS) rather than visible=False, which Gradio would not put in the page at all
+                    frames = gr.HTML(preview_frames_html(first), elem_id="morph-frames", padding=False)
                 with gr.Column(scale=2, min_width=240):
                     # allow_custom_value: an API call naming a class outside the list reaches our check, which
                     # says what is wrong (Gradio's own check would only list the choices)
@@ -535,27 +574,34 @@ def build_tab() -> None:
     setup_outputs = [label_view, cls, image, notes, state]
     controls = [*resample_btns, mix_classes]
 
+    def then_frames(event: Any) -> Any:  # every event that makes a new morph renders its preview frames next
+        return event.success(preview_frames_html, state, frames, api_visibility="private", show_progress="hidden")
+
     # .change: a Dropdown's .input fires twice per mouse pick in Gradio 6.31 (see semantic_inpainting)
-    example.change(morph_example, [example, cls, *styles, t, state], setup_outputs, api_name="morph_example") \
-        .success(_canvas_for, label_view, canvas, api_visibility="private") \
-        .success(_controls_for, state, controls, api_visibility="private")
-    upload.upload(morph_upload, [upload, cls, *styles, t, state], setup_outputs, api_name="morph_upload") \
-        .success(_controls_for, state, controls, api_visibility="private")
-    canvas_btn.click(morph_canvas, [canvas, cls, *styles, t, state], setup_outputs, api_name="morph_canvas") \
-        .success(_controls_for, state, controls, api_visibility="private")
-    gr.on([styles_btn.click, cls.input], morph_styles, [cls, *styles, t, state], setup_outputs,
-          api_name="morph_styles")
-    # live: one frame per slider move; always_last drops stale positions, so the image follows the thumb
-    t.change(morph_tick, [t, state], [image, state], api_name="morph_tick", trigger_mode="always_last",
-             show_progress="hidden")
+    then_frames(example.change(morph_example, [example, cls, *styles, t, state], setup_outputs,
+                               api_name="morph_example")
+                .success(_canvas_for, label_view, canvas, api_visibility="private")
+                .success(_controls_for, state, controls, api_visibility="private"))
+    then_frames(upload.upload(morph_upload, [upload, cls, *styles, t, state], setup_outputs, api_name="morph_upload")
+                .success(_controls_for, state, controls, api_visibility="private"))
+    then_frames(canvas_btn.click(morph_canvas, [canvas, cls, *styles, t, state], setup_outputs,
+                                 api_name="morph_canvas")
+                .success(_controls_for, state, controls, api_visibility="private"))
+    then_frames(gr.on([styles_btn.click, cls.input], morph_styles, [cls, *styles, t, state], setup_outputs,
+                      api_name="morph_styles"))
+    # while the slider moves: the nearest precomputed frame, in the page (no round trip); on release: the exact
+    # frame from the server (a server tick per move showed stale frames behind the thumb on a busy server)
+    t.input(None, t, None, js=SCRUB_JS)
+    t.release(morph_tick, [t, state], [image, state], api_name="morph_tick", show_progress="hidden")
     # each button knows its class (a Button as an input would be missing from the API page's parameters, and a
     # call with the listed ones failed); the API's /morph_resample takes the class name from a hidden field
     for k, btn in enumerate(resample_btns):
-        btn.click(functools.partial(morph_resample, pipe.class_names[k]), [t, state], [image, notes, state],
-                  api_visibility="private")
-    resample_cls.submit(morph_resample, [resample_cls, t, state], [image, notes, state], api_name="morph_resample")
-    mix_btn.click(morph_mix, [ref_photo, ref_upload, mix_classes, t, state], [image, notes, state],
-                  api_name="morph_mix")
+        then_frames(btn.click(functools.partial(morph_resample, pipe.class_names[k]), [t, state],
+                              [image, notes, state], api_visibility="private"))
+    then_frames(resample_cls.submit(morph_resample, [resample_cls, t, state], [image, notes, state],
+                                    api_name="morph_resample"))
+    then_frames(mix_btn.click(morph_mix, [ref_photo, ref_upload, mix_classes, t, state], [image, notes, state],
+                              api_name="morph_mix"))
 
 
 def build_demo() -> gr.Blocks:

@@ -277,9 +277,15 @@ def test_standalone_demo_events(app):
             "morph_mix"} <= set(public)
     for name, dep in public.items():
         assert getattr(dep.fn, "__synthkit_user_errors__", False), name
+    # the exact frame on release; while the slider moves, the page shows precomputed frames (JS only, no server)
     tick = public["morph_tick"]
-    assert tick.trigger_mode == "always_last" and tick.show_progress == "hidden"
-    assert any(isinstance(demo.blocks[b], gr.Slider) and ev == "change" for b, ev in tick.targets)
+    assert tick.show_progress == "hidden"
+    assert [ev for b, ev in tick.targets if isinstance(demo.blocks[b], gr.Slider)] == ["release"]
+    scrub = [dep for dep in demo.fns.values() if dep.fn is None and dep.js == app.SCRUB_JS]
+    assert len(scrub) == 1 and [ev for _, ev in scrub[0].targets] == ["input"]
+    # every event that makes a new session renders the preview frames after it
+    frames_deps = [dep for dep in demo.fns.values() if dep.fn is app.preview_frames_html]
+    assert len(frames_deps) >= 6
     states = [b for b in demo.blocks.values() if isinstance(b, gr.State)]
     assert len(states) == 1 and states[0].value is None  # per-session Morpher, never a shared one
     # demos/app.py takes every gr.Tab of the app for one of its pages: a tab must not open Tabs of its own
@@ -372,15 +378,22 @@ def test_client_absent_class_and_upload(url, app, pipe, tmp_path, read_png):
 
 # ---------------------------------------------------------------------------------------------------------- level 3
 @pytest.mark.browser
-def test_browser_slider_morphs_the_image(url, browser_page, artifacts_dir):
+def test_browser_slider_morphs_the_image(url, app, browser_page, artifacts_dir):
+    """Dragging the slider shows precomputed frames at once (set by the page, no round trip), then on release the
+    exact frame of the slider's position from the server; no fixed waits: each step waits for the page's state."""
     page = browser_page.page
     page.goto(url)
     img = page.locator("#morph-image img")
     img.wait_for(state="visible", timeout=60_000)  # (the page keeps a connection open: no "networkidle")
-    page.wait_for_timeout(1000)
+    page.wait_for_function(f"() => document.querySelectorAll('#morph-frames .morph-frames img').length == "
+                           f"{app.PREVIEW_FRAMES}")
     before_src = img.get_attribute("src")
     before = np.asarray(Image.open(io.BytesIO(img.screenshot())).convert("RGB"))
     page.screenshot(path=str(artifacts_dir / "demo_morphing_before.png"), full_page=True)
+    # record every src the image gets, in the page
+    page.evaluate("""() => { window.__srcs = []; const i = document.querySelector('#morph-image img');
+        new MutationObserver(() => window.__srcs.push(i.getAttribute('src').slice(0, 22)))
+          .observe(i, {attributes: true, attributeFilter: ['src']}); }""")
     # drag the slider's thumb from the left end (t = 0) to the right end (t = 1), as a user does
     slider = page.locator("#morph-t input[type=range]")
     bb = slider.bounding_box()
@@ -389,16 +402,21 @@ def test_browser_slider_morphs_the_image(url, browser_page, artifacts_dir):
     page.mouse.down()
     for f in (0.25, 0.5, 0.75, 1.0):
         page.mouse.move(bb["x"] + f * bb["width"] - 1, y, steps=4)
+    previews = page.evaluate("window.__srcs")
     page.mouse.up()
+    assert previews and all(p.startswith("data:image/jpeg") for p in previews), previews
+    # released: the server's exact frame replaces the preview
     page.wait_for_function(
-        "(src) => { const i = document.querySelector('#morph-image img'); return i && i.src !== src; }",
-        arg=before_src,
-    )
-    page.wait_for_timeout(1500)  # always_last: the last position's frame arrives after the intermediate ones
+        "(src) => { const s = document.querySelector('#morph-image img').getAttribute('src');"
+        " return s !== src && !s.startsWith('data:') }", arg=before_src)
     value = float(page.locator("#morph-t input[type=number]").input_value())
-    after = np.asarray(Image.open(io.BytesIO(img.screenshot())).convert("RGB"))
+    with Image.open(io.BytesIO(page.request.get(img.get_attribute("src")).body())) as png:
+        assert png.format == "PNG"
+        served = np.asarray(png.convert("RGB"))
     page.screenshot(path=str(artifacts_dir / "demo_morphing_after.png"), full_page=True)
     assert value > 0.9, value
+    np.testing.assert_array_equal(served, app.default_session().frame(value))
+    after = np.asarray(Image.open(io.BytesIO(img.screenshot())).convert("RGB"))
     assert before.shape == after.shape and np.abs(before.astype(int) - after.astype(int)).mean() > 1.0
     assert browser_page.errors == [], browser_page.errors
 
