@@ -77,6 +77,10 @@ SCRUB_JS = """(t) => {
   const box = document.querySelector('#morph-frames .morph-frames');
   const img = document.querySelector('#morph-image img');
   if (box && img && box.children.length) {
+    if (box.dataset.decoded !== '1') {  // decode every frame once, so that the next moves only swap the src
+      box.dataset.decoded = '1';
+      for (const f of box.children) f.decode().catch(() => {});
+    }
     const n = box.children.length, k = Math.round(Math.min(Math.max(Number(t), 0), 1) * (n - 1));
     const src = box.children[k].getAttribute('src');
     if (img.getAttribute('src') !== src) img.setAttribute('src', src);
