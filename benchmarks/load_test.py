@@ -79,6 +79,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def rss_by_tenth(samples: list[float]) -> str:
+    """The last RSS sample of each tenth of the run (samples every 0.5 s; requests arrive evenly in time)."""
+    n = len(samples)
+    if n < 10:
+        return "too few samples"
+    return ", ".join(f"{samples[min(n - 1, (q + 1) * n // 10 - 1)]:.0f}" for q in range(10))
+
+
 def rss_mb(pid: int) -> float:
     """Resident memory of a process in MB (Linux /proc), NaN elsewhere."""
     try:
@@ -292,6 +300,8 @@ def markdown_report(result: dict[str, Any]) -> str:
         f"- server stderr: {result['server_tracebacks']} tracebacks, {result['h11_errors']} h11 protocol errors; "
         f"server RSS {result['rss_mb']['start']:.0f} MB at start, {result['rss_mb']['min']:.0f}-"
         f"{result['rss_mb']['max']:.0f} MB during, {result['rss_mb']['end']:.0f} MB at the end",
+        f"- server RSS at the end of each tenth of the run (MB; flat after warm-up = no growth per request): "
+        f"{rss_by_tenth(result['rss_mb'].get('samples', []))}",
         "",
         "| endpoint | calls | failures | p50 ms | p90 ms | p99 ms | max ms | throughput req/s | function p50 ms |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
