@@ -484,6 +484,7 @@ display(car_slider, out_widget)
 
 # %%
 import dataclasses
+import math
 import shutil
 
 from synthkit.train import describe, resolve_task, train
@@ -528,14 +529,16 @@ plot = live_loss_plot(keys=["d_hinge", "g_gan", "g_feat", "g_seg"], title="BachG
 history = run_chunks(task, train_cfg, plot)
 save_fig(plot.figure, "10_loss_curve")
 print("last logged step:", {k: round(v, 3) for k, v in history[-1].items()})
+print(f"g_seg: a uniform guess over 12 classes costs ln 12 = {math.log(12):.2f}; this run: "
+      f"{history[0]['g_seg']:.2f} at its first log, {history[-1]['g_seg']:.2f} at its last")
 
 # %% [markdown]
 # How to read it: `d_hinge` starts near 2 (D cannot tell real from fake) and falls as D learns; `g_gan`, the
 # generator's hinge term, rises when D wins. `g_feat` (feature matching: L1 between D's features of the real and the
 # fake image) is measured with a moving ruler, D itself, so it stays roughly level and may even rise at first while
 # D learns features worth comparing. The clearest progress signal is `g_seg`: the auxiliary head predicts the real
-# label map from G's last features, and starts at ln 12 = 2.48 (a uniform guess over 12 classes). It falls once G
-# knows where each class goes (the bundled run: 2.48 at step 10, about 1.2 by step 600).
+# label map from G's last features, and starts near ln 12 (a uniform guess over the 12 classes; the cell above
+# prints it beside this run's first and last values). It falls once G knows where each class goes.
 #
 # The loop saved samples on the same 8 training layouts every `CHUNK` steps (from the EMA generator):
 
@@ -666,11 +669,11 @@ for n, (title, (with_pipe, without_pipe, size)) in enumerate(comparisons.items()
 
 # %% [markdown]
 # How to read the ablation. The boxes already say where the objects go, so retrieval is not expected to put objects
-# better in their boxes ("boxes found", "box pixel acc"), and in the runs of 25 Nov 2026 it did not: at equal steps
-# both models find about the same share of the boxes. What retrieval should add is the **background**. At 1000 steps
-# it did: FID about 20 with retrieval vs 33 without (KID lower too), the direction of the paper's ablation study. At
-# 1600 steps it did not (both FIDs about 26, lower KID without), and after the same 1000-step perceptual fine-tune of
-# both (the bundled model's last phase) the no-retrieval model is better: FID 10.3 vs 15.1. Short GAN runs on a toy
+# better in their boxes ("boxes found", "box pixel acc"): in the table above, at equal steps, both models find about
+# the same share of the boxes. What retrieval should add is the **background** (FID / KID). The results file's
+# *Backgrounds* line, quoted above and written by the benchmark from its own rows (no number in this text is typed
+# by hand), says at which checkpoints FID and KID were lower with retrieval: the direction of the paper's ablation
+# at the shortest one, the opposite after more training and after the perceptual fine-tune. Short GAN runs on a toy
 # dataset, one image per layout, one seed each, and Toyscapes backgrounds are simple enough to invent from the boxes:
 # read the figures as "retrieval helped at one of three checkpoints", not as a replication (the results file,
 # benchmarks/results/bachgan_quality.md, has every row). In the pictures: without retrieval the generator sees only
@@ -723,7 +726,7 @@ print(ade20k_boxes(demo, object_classes={7}))
 # **The authors' weights.** `BachGan.zip` (`city_model/60_net_G.pth`, `ade_model/150_net_G.pth`) was shared on a
 # university OneDrive link that has expired (issue Cold-Winter/BachGAN#6). If you have a copy, convert it: the
 # converter maps the official key names, drops the six modules the official forward pass never uses (a leftover FCN
-# fusion, 5.2M parameters) and writes a synthkit folder. The weights are CC BY-NC-SA 4.0 (non-commercial).
+# fusion; `conversion.json` lists them) and writes a synthkit folder. The weights are CC BY-NC-SA 4.0 (non-commercial).
 #
 # ```bash
 # synthkit convert bachgan city_model/60_net_G.pth --out bachgan-cityscapes

@@ -501,7 +501,7 @@ course.show(course.check_silhouette_fit(t_fit, hidden))
 # ## Lecture mode on a GPU
 #
 # On Colab with a GPU, train the bundled recipe yourself and watch the primitives organise (about 2 s per step on
-# two CPU cores; well under 0.1 s on a T4):
+# two CPU cores: its model card's wall time over its steps; not measured on a GPU here):
 #
 # ```python
 # !synthkit train controllable3d --preset toyshapes3d --steps 3000 --out runs/c3d
