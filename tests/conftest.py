@@ -4,7 +4,8 @@ Gradio apps (see TESTING.md, "Gradio apps" and "Real browser"):
 
 - ``launch_blocks(demo, **launch_kwargs) -> url``: launch a ``gr.Blocks`` on 127.0.0.1 (first free port from 7860,
   not blocking) and return its local URL; every server launched this way is closed at the end of the session
-  (or call ``demo.close()`` yourself). Use it from a module-scoped fixture to share one server per test file.
+  (or call ``demo.close()`` yourself; it first waits until no event is running: ``wait_until_idle``). Use it from a
+  module-scoped fixture to share one server per test file.
 - ``browser``: a headless Debian Chromium driven by Playwright (session-scoped). Missing Chromium fails with
   the install command, unless ``SYNTHKIT_SKIP_BROWSER=1`` (then browser tests are skipped).
 - ``browser_page``: a fresh page (1280x900) whose JavaScript errors are collected in ``.errors``.
@@ -73,6 +74,24 @@ def artifacts_dir() -> Path:
     return path
 
 
+def wait_until_idle(demo: Any, timeout_s: float = 60.0) -> None:
+    """Until the app's queue has no running or waiting event. A test ends when the page shows what it waits for,
+    while events it started may still run (e.g. the morph's preview frames, rendered after the first image): closing
+    the server, or the interpreter exiting, under a worker thread inside a torch op aborted the process ("terminate
+    called without an active exception", exit 134 after all tests passed)."""
+    import time
+
+    queue = getattr(demo, "_queue", None)
+    if queue is None:
+        return
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        waiting = sum(len(q.queue) for q in list(queue.event_queue_per_concurrency_id.values()))
+        if queue.get_active_worker_count() == 0 and waiting == 0:
+            return
+        time.sleep(0.05)
+
+
 @pytest.fixture(scope="session")
 def launch_blocks() -> Iterator[Callable[..., str]]:
     """Factory fixture: ``url = launch_blocks(demo, **launch_kwargs)``; servers closed at session end."""
@@ -83,6 +102,13 @@ def launch_blocks() -> Iterator[Callable[..., str]]:
         kwargs.update(launch_kwargs)
         _, local_url, _ = demo.launch(**kwargs)
         launched.append(demo)
+        close = demo.close
+
+        def close_when_idle(*args: Any, **kw: Any) -> Any:
+            wait_until_idle(demo)
+            return close(*args, **kw)
+
+        demo.close = close_when_idle  # every fixture's demo.close() first lets the running events finish
         return local_url
 
     yield _launch
