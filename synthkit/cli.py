@@ -9,6 +9,7 @@
     synthkit convert smis|bachgan|stylegan2 ... --out DIR   official checkpoints -> synthkit folder
     synthkit bachgan build-index --n N --size S --out index.safetensors
     synthkit push <folder> <repo_id>
+    synthkit space list | build NAME --out DIR [--wheel W | --release] | deploy NAME [--repo ORG/NAME] [--dry-run]
 
 User mistakes (unknown names, bad values, missing files) print one line starting with "error:" and exit with
 status 2; a traceback means a bug in synthkit. Heavy modules are imported inside each command, so `--help` is fast.
@@ -37,10 +38,17 @@ def _cmd_list(args: argparse.Namespace) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> None:
+    from synthkit.project import pip_hint
+
+    try:
+        import gradio  # noqa: F401
+    except ImportError:
+        raise UserError("the demo needs Gradio, which is the [demo] extra: " + pip_hint("demo")
+                        + ' (from a checkout: pip install -e ".[demo]")') from None
     try:
         from demos import app
-    except ImportError as err:  # installed without the demos package
-        raise UserError(f"the demo app is not available ({err}); install synthkit from a clone: pip install -e .") from err
+    except ImportError as err:  # an install without the demos package
+        raise UserError(f"the demo app is not available ({err}); " + pip_hint("demo")) from err
     app.launch(host=args.host, port=args.port, share=args.share)
 
 
@@ -85,6 +93,9 @@ def _cmd_sample(args: argparse.Namespace) -> None:
 
     model = synthkit.load(args.model)
     paper = registry.paper_of(args.model, model)
+    if paper == "backbone":
+        raise UserError(f"{args.model!r} is a feature backbone (a classifier for the metrics and the Semantic "
+                        "Pyramid), not a generator: there is nothing to sample; see synthkit.backbones.load_backbone")
     try:
         pipeline = importlib.import_module(papers.get(paper).pipeline_module)
     except ModuleNotFoundError as err:
@@ -171,6 +182,46 @@ def _cmd_push(args: argparse.Namespace) -> None:
     print(f"pushed {args.folder} -> {url}")
 
 
+def _cmd_space_list(args: argparse.Namespace) -> None:
+    from synthkit import space
+
+    for name in space.space_names():
+        fm = space.front_matter((space.source_folder(name) / "README.md").read_text(encoding="utf-8"))
+        print(f"{name:<20}  {fm.get('title', '')}  (default repo {space.default_repo(name)})")
+
+
+def _cmd_space_build(args: argparse.Namespace) -> None:
+    from synthkit import space
+
+    try:
+        out = space.build_space(args.name, args.out, wheel=args.wheel, release=args.release)
+    except space.SpaceError as err:
+        raise UserError(str(err)) from None
+    how = "synthkit from its release tag" if args.release else "synthkit bundled"
+    print(f"wrote the Space {args.name} to {out} ({how}); try it: cd {out} && python app.py")
+
+
+def _cmd_space_deploy(args: argparse.Namespace) -> None:
+    import tempfile
+    from pathlib import Path
+
+    from synthkit import space
+
+    repo = args.repo or space.default_repo(args.name)
+    try:
+        with tempfile.TemporaryDirectory(prefix=f"synthkit-space-{args.name}-") as tmp:
+            folder = Path(args.folder) if args.folder else space.build_space(
+                args.name, Path(tmp) / args.name, wheel=args.wheel, release=args.release)
+            files = space.deploy_space(folder, repo, dry_run=args.dry_run, private=args.private)
+    except space.SpaceError as err:
+        raise UserError(str(err)) from None
+    total = sum(size for _, size, _ in files)
+    verb = "would upload" if args.dry_run else "uploaded"
+    print(f"{verb} {len(files)} files ({total / 1e6:.1f} MB) to the Space https://huggingface.co/spaces/{repo}:")
+    for rel, size, sha in files:
+        print(f"  {rel}  {size} bytes  sha256 {sha[:16]}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="synthkit", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -251,6 +302,28 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("repo_id")
     s.add_argument("--private", action="store_true")
     s.set_defaults(func=_cmd_push)
+
+    s = sub.add_parser("space", help="build and upload Hugging Face Space folders (from a checkout)")
+    ssub = s.add_subparsers(dest="space_command", metavar="action", required=True)
+    sp = ssub.add_parser("list", help="the Spaces (folders of spaces/)")
+    sp.set_defaults(func=_cmd_space_list)
+    for action in ("build", "deploy"):
+        sp = ssub.add_parser(action, help="assemble a self-contained Space folder" if action == "build" else
+                             "build a Space and upload it (create_repo + upload_folder)")
+        sp.add_argument("name", help="a folder of spaces/ (synthkit space list)")
+        how = sp.add_mutually_exclusive_group()
+        how.add_argument("--wheel", default=None, help="bundle this synthkit wheel (default: a wheel of this checkout)")
+        how.add_argument("--release", action="store_true",
+                         help="install synthkit from its release tag instead of bundling it (the tag must exist)")
+        if action == "build":
+            sp.add_argument("--out", required=True, help="a new or empty folder")
+            sp.set_defaults(func=_cmd_space_build)
+        else:
+            sp.add_argument("--repo", default=None, help="ORG/NAME of the Space (default synthkit-cvpr20/synthkit-NAME)")
+            sp.add_argument("--folder", default=None, help="upload this already built folder instead of building")
+            sp.add_argument("--dry-run", action="store_true", help="list exactly what would be sent; send nothing")
+            sp.add_argument("--private", action="store_true")
+            sp.set_defaults(func=_cmd_space_deploy)
     return p
 
 

@@ -400,18 +400,20 @@ class _Network:
     """The page's requests in flight, and the queue events it started (``/queue/join`` posts), counted."""
 
     def __init__(self, page):
-        self.in_flight, self.joins = set(), []
+        self.in_flight, self.joins, self.log = set(), [], []
         page.on("request", self._start)
         page.on("requestfinished", self._end)
         page.on("requestfailed", self._end)
 
     def _start(self, request):
         self.in_flight.add(request)
+        self.log.append(("start", request.method, request.url[-40:]))
         if request.method == "POST" and "/queue/join" in request.url:
             self.joins.append(request.post_data_json)
 
     def _end(self, request):
         self.in_flight.discard(request)
+        self.log.append(("end", request.method, request.url[-40:], request.failure))
 
 
 def _wait_until_settled(page, net, elem_id, timeout_s=30.0):
@@ -423,8 +425,11 @@ def _wait_until_settled(page, net, elem_id, timeout_s=30.0):
     deadline, calm = time.monotonic() + timeout_s, 0
     while calm < 5:
         if time.monotonic() > deadline:
+            tracker = page.evaluate(f"() => {{ const s = document.querySelector('#{elem_id} [data-testid=status-tracker]');"
+                                    " return s && [s.className, s.innerText.slice(0, 200)] }")
             raise AssertionError(f"#{elem_id} did not settle in {timeout_s:.0f} s: {len(net.in_flight)} requests "
-                                 f"in flight ({[r.url[-50:] for r in net.in_flight][:5]})")
+                                 f"in flight ({[r.url[-50:] for r in net.in_flight][:5]}); its status tracker: "
+                                 f"{tracker}; last requests: {net.log[-12:]}; {_page_messages(page)}")
         calm = calm + 1 if not net.in_flight and page.evaluate(hidden) else 0
         page.wait_for_timeout(50)
 

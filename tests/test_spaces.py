@@ -10,27 +10,18 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
+from synthkit import space
 
 SPACES_DIR = Path(__file__).resolve().parents[1] / "spaces"
 SPACE_DIRS = sorted(p for p in SPACES_DIR.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
 
-# The Hub's card colours (Spaces configuration reference).
-HUB_COLORS = {"red", "yellow", "green", "blue", "indigo", "purple", "pink", "gray"}
-REQUIRED = ("title", "emoji", "colorFrom", "colorTo", "sdk", "sdk_version", "python_version", "app_file",
-            "license", "pinned")
-
 
 def front_matter(readme: Path) -> dict:
-    """Parse the YAML block between the leading ``---`` lines of a Space README."""
-    text = readme.read_text(encoding="utf-8")
-    match = re.match(r"\A---\r?\n(.*?)\r?\n---\r?\n", text, flags=re.S)
-    if match is None:
-        raise AssertionError(f"{readme} does not start with a YAML front matter block (--- ... ---)")
-    data = yaml.safe_load(match.group(1))
-    if not isinstance(data, dict):
-        raise AssertionError(f"{readme}: front matter is not a mapping: {data!r}")
-    return data
+    """Parse the YAML block between the leading ``---`` lines of a Space README (synthkit.space's parser)."""
+    try:
+        return space.front_matter(readme.read_text(encoding="utf-8"), str(readme))
+    except space.SpaceError as err:
+        raise AssertionError(str(err)) from None
 
 
 def requirement_pins(req: Path) -> dict[str, str]:
@@ -61,46 +52,51 @@ def test_front_matter_parser_rejects_the_known_traps(tmp_path):
         front_matter(tmp_path / "NO_FM.md")
 
 
-@pytest.mark.parametrize("space", SPACE_DIRS, ids=lambda p: p.name)
-def test_space_front_matter(space: Path):
-    fm = front_matter(space / "README.md")
-    missing = [k for k in REQUIRED if k not in fm]
-    assert not missing, f"{space.name}: front matter lacks {missing}"
-    assert isinstance(fm["title"], str) and fm["title"].strip()
-    assert isinstance(fm["emoji"], str) and fm["emoji"].strip() and not fm["emoji"].isascii()
-    assert fm["colorFrom"] in HUB_COLORS and fm["colorTo"] in HUB_COLORS, (fm["colorFrom"], fm["colorTo"])
-    assert fm["sdk"] == "gradio"
-    assert isinstance(fm["sdk_version"], str) and re.fullmatch(r"\d+\.\d+\.\d+", fm["sdk_version"]), (
-        f"{space.name}: sdk_version must be a full x.y.z version string, got {fm['sdk_version']!r}")
-    assert isinstance(fm["python_version"], str) and re.fullmatch(r"3\.\d{1,2}", fm["python_version"]), (
-        f"{space.name}: python_version must be a quoted string like \"3.11\", got {fm['python_version']!r}")
-    assert isinstance(fm["app_file"], str) and (space / fm["app_file"]).is_file(), (
-        f"{space.name}: app_file {fm['app_file']!r} does not exist")
-    assert isinstance(fm["license"], str) and fm["license"].strip()
-    assert isinstance(fm["pinned"], bool)
+@pytest.mark.parametrize("space_dir", SPACE_DIRS, ids=lambda p: p.name)
+def test_space_front_matter(space_dir: Path):
+    fm = front_matter(space_dir / "README.md")
+    assert space.front_matter_problems(fm, space_dir) == []
 
 
-@pytest.mark.parametrize("space", SPACE_DIRS, ids=lambda p: p.name)
-def test_space_requirements(space: Path):
+def test_front_matter_problems_name_each_trap(tmp_path):
+    """The builder's own check (synthkit.space) rejects what the Hub rejects or misreads, field by field."""
+    (tmp_path / "app.py").write_text("")
+    good = front_matter(SPACES_DIR / "template" / "README.md")
+    assert space.front_matter_problems(good, tmp_path) == []
+    for field, value, says in [("sdk_version", "6.31", "full x.y.z"), ("python_version", 3.1, "quoted string"),
+                               ("colorFrom", "orange", "colorFrom must be one of"), ("app_file", "main.py", "main.py"),
+                               ("pinned", "no", "pinned"), ("emoji", "x", "emoji"), ("sdk", "streamlit", "sdk must"),
+                               ("sdk_version", "5.0.0", "not the tested Gradio")]:
+        problems = space.front_matter_problems({**good, field: value}, tmp_path)
+        assert len(problems) == 1 and says in problems[0], (field, problems)
+    assert space.front_matter_problems({k: v for k, v in good.items() if k != "license"}, tmp_path) == ["lacks 'license'"]
+
+
+@pytest.mark.parametrize("space_dir", SPACE_DIRS, ids=lambda p: p.name)
+def test_space_requirements(space_dir: Path):
     import gradio
 
-    fm = front_matter(space / "README.md")
-    pins = requirement_pins(space / "requirements.txt")
-    assert "synthkit-cvpr20" in pins, f"{space.name}: requirements.txt must install synthkit-cvpr20 (ours, not PyPI's synthkit)"
+    fm = front_matter(space_dir / "README.md")
+    pins = requirement_pins(space_dir / "requirements.txt")
+    assert "synthkit-cvpr20" in pins, f"{space_dir.name}: requirements.txt must install synthkit-cvpr20 (ours, not PyPI's synthkit)"
     assert re.search(r"@ git\+https://github\.com/[^/]+/synthkit@\S+$|==\d", pins["synthkit-cvpr20"]), (
-        f"{space.name}: pin synthkit-cvpr20 to a tag or version, got {pins['synthkit-cvpr20']!r}")
+        f"{space_dir.name}: pin synthkit-cvpr20 to a tag or version, got {pins['synthkit-cvpr20']!r}")
     assert pins.get("gradio") == f"gradio=={fm['sdk_version']}", (
-        f"{space.name}: requirements.txt must pin gradio=={fm['sdk_version']} (the sdk_version)")
-    # The Space runs the Gradio major version the demos are written and tested against.
-    assert fm["sdk_version"].split(".")[0] == gradio.__version__.split(".")[0]
+        f"{space_dir.name}: requirements.txt must pin gradio=={fm['sdk_version']} (the sdk_version)")
+    # The Space runs the Gradio the demos are tested against.
+    assert fm["sdk_version"] == gradio.__version__
+    # the committed file is what the builder writes for a release (synthkit space build NAME --release --out spaces/NAME)
+    assert (space_dir / "requirements.txt").read_text(encoding="utf-8") == space.requirements_text(release=True), (
+        f"spaces/{space_dir.name}/requirements.txt differs from synthkit.space.requirements_text(release=True): "
+        f"run `synthkit space build {space_dir.name} --release --out spaces/{space_dir.name}`")
 
 
-@pytest.mark.parametrize("space", SPACE_DIRS, ids=lambda p: p.name)
-def test_space_app_builds(space: Path):
+@pytest.mark.parametrize("space_dir", SPACE_DIRS, ids=lambda p: p.name)
+def test_space_app_builds(space_dir: Path):
     import gradio as gr
 
-    app_file = space / front_matter(space / "README.md")["app_file"]
-    module_name = f"_synthkit_space_{space.name.replace('-', '_')}"
+    app_file = space_dir / front_matter(space_dir / "README.md")["app_file"]
+    module_name = f"_synthkit_space_{space_dir.name.replace('-', '_')}"
     spec = importlib.util.spec_from_file_location(module_name, app_file)
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
@@ -110,6 +106,6 @@ def test_space_app_builds(space: Path):
         demo = module.build_demo()
         assert isinstance(demo, gr.Blocks)
         named = [dep.api_name for dep in demo.fns.values() if dep.api_name]
-        assert named, f"{space.name}: the app registers no named API endpoints"
+        assert named, f"{space_dir.name}: the app registers no named API endpoints"
     finally:
         sys.modules.pop(module_name, None)
