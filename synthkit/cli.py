@@ -8,7 +8,7 @@
     synthkit sample <model> [--n 8] [--seed 0] --out grid.png
     synthkit convert smis|bachgan|stylegan2 ... --out DIR   official checkpoints -> synthkit folder
     synthkit bachgan build-index --n N --size S --out index.safetensors
-    synthkit push <folder> <repo_id>
+    synthkit push <name | folder> [ORG/NAME] [--dry-run]
     synthkit space list | build NAME --out DIR [--wheel W | --release] | deploy NAME [--repo ORG/NAME] [--dry-run]
 
 User mistakes (unknown names, bad values, missing files) print one line starting with "error:" and exit with
@@ -176,10 +176,39 @@ def _cmd_bachgan_index(args: argparse.Namespace) -> None:
 
 
 def _cmd_push(args: argparse.Namespace) -> None:
-    from synthkit.hub import push_to_hub
+    from pathlib import Path
 
-    url = push_to_hub(args.folder, args.repo_id, private=args.private)
-    print(f"pushed {args.folder} -> {url}")
+    from synthkit import hub, publish, registry
+
+    target = args.folder
+    if target in registry.names() and registry.get(target).folder is not None:  # a bundled checkpoint
+        entry = registry.get(target)
+        folder, repo = entry.path, args.repo_id or entry.hub_repo
+        problems = publish.card_problems(folder)
+        if problems:
+            raise UserError(f"{target}: its model card ({folder / 'README.md'}) is not ready to publish: "
+                            + "; ".join(problems))
+    elif Path(target).is_dir():
+        folder, repo = Path(target), args.repo_id
+        if repo is None:
+            raise UserError(f"give the Hub repository to push {target} to: synthkit push {target} ORG/NAME")
+    else:
+        raise UserError(f"{target!r} is neither a bundled checkpoint ({', '.join(registry.names())}) nor a folder")
+    if args.dry_run:
+        publish.check_folder(folder)
+        files = publish.push_files(folder)
+        print(f"would push {len(files)} files ({sum(f[1] for f in files) / 1e6:.1f} MB) from {folder} to "
+              f"https://huggingface.co/{repo}:")
+        for rel, size, sha in files:
+            print(f"  {rel}  {size} bytes  sha256 {sha[:16]}")
+        return
+    try:
+        url = publish.push_to_hub(folder, repo, private=args.private)
+    except hub.CheckpointNotAvailable as err:
+        raise UserError(str(err)) from None
+    print(f"pushed {folder} -> {url}")
+    if target in registry.names():
+        print(f"pin it: in synthkit/registry.py, register({target!r}, ..., hub_revision=\"{url.rstrip('/').rsplit('/', 1)[-1]}\")")
 
 
 def _cmd_space_list(args: argparse.Namespace) -> None:
@@ -297,10 +326,12 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--out", required=True)
     b.set_defaults(func=_cmd_bachgan_index)
 
-    s = sub.add_parser("push", help="upload a trained folder to the Hugging Face Hub")
-    s.add_argument("folder")
-    s.add_argument("repo_id")
+    s = sub.add_parser("push", help="publish a bundled checkpoint (by name) or a trained folder on the Hugging Face Hub")
+    s.add_argument("folder", help="a bundled checkpoint's name (synthkit list) or a checkpoint folder")
+    s.add_argument("repo_id", nargs="?", default=None,
+                   help="ORG/NAME (default for a bundled checkpoint: its hub_repo in synthkit/registry.py)")
     s.add_argument("--private", action="store_true")
+    s.add_argument("--dry-run", action="store_true", help="list exactly what would be sent; send nothing")
     s.set_defaults(func=_cmd_push)
 
     s = sub.add_parser("space", help="build and upload Hugging Face Space folders (from a checkout)")

@@ -58,7 +58,6 @@ __all__ = [
     "load_official_pth",
     "load_safetensors",
     "sha256_of",
-    "push_to_hub",
 ]
 
 
@@ -244,9 +243,18 @@ def _hub_file(repo_id: str, filename: str, revision: str | None = None, cache_di
         return Path(hf_hub_download(repo_id, filename, revision=revision, cache_dir=cache_dir))
     except (LocalEntryNotFoundError, OfflineModeIsEnabled) as err:
         mode = "HF_HUB_OFFLINE=1" if constants.HF_HUB_OFFLINE else "no connection to the Hub"
+        org, name = repo_id.split("/", 1)
+        if revision and re.fullmatch(r"[0-9a-f]{40}", revision):
+            place = (f" Offline, put the file at {Path(cache) / f'models--{org}--{name}' / 'snapshots' / revision / filename}"
+                     f" (with config.json and model.safetensors side by side), or fetch the snapshot elsewhere with "
+                     f"`hf download {repo_id} --revision {revision}` and copy its models--{org}--{name} folder "
+                     f"into {cache}.")
+        else:
+            place = (f" Offline, fetch it elsewhere with `hf download {repo_id}` and copy its models--{org}--{name} "
+                     f"folder into {cache}.")
         raise CheckpointNotAvailable(
             f"cannot get {filename!r} of {where}: it is not in the local Hugging Face cache ({cache}) and "
-            f"{mode}. {fix}"
+            f"{mode}. {fix}{place}"
         ) from err
     except RepositoryNotFoundError as err:
         raise CheckpointNotAvailable(
@@ -461,26 +469,42 @@ def load(
     revision: str | None = None,
     cache_dir: str | Path | None = None,
     sha256: str | None = None,
+    source: str = "auto",
 ):
     """Build a model from a registry name, a local folder, or a Hub repo id ``"ORG/NAME"``, in eval mode.
 
-    Resolution order: a name in synthkit/registry.py (bundled folder or repo id, sha256 checked), an existing
-    folder, a Hub repo id (downloaded once into the Hugging Face cache; offline only from the cache).
+    Resolution order: a name in synthkit/registry.py (bundled folder or pinned Hub commit, sha256 checked), an
+    existing folder, a Hub repo id (downloaded once into the Hugging Face cache; offline only from the cache).
+    ``source`` (registry names): ``"auto"`` the bundled copy when there is one (offline, nothing downloaded), else
+    the pinned Hub commit; ``"bundled"`` only the bundled copy; ``"hub"`` the entry's pinned Hub commit (its
+    published copy for a bundled entry), checked against the same sha256.
     """
+    if source not in ("auto", "bundled", "hub"):
+        raise ValueError(f"source must be 'auto', 'bundled' or 'hub', got {source!r}")
     target = str(name_or_path)
     entry: ModelEntry | None = None
     if target in registry.names():
         entry = registry.get(target)
         sha256 = sha256 or entry.sha256
-        if entry.folder is not None:
+        if source == "hub" or (source == "auto" and entry.folder is None):
+            pinned = entry.pinned_hub
+            if pinned is None:
+                raise CheckpointNotAvailable(
+                    f"registered model {target!r} has no pinned Hub copy yet (its hub_repo "
+                    f"{entry.hub_repo!r} has no hub_revision in synthkit/registry.py): load the bundled copy "
+                    f"(source='bundled'), or publish it with `synthkit push {target}` and record the commit it prints"
+                )
+            folder = _download_folder(pinned[0], revision or pinned[1], cache_dir)
+        elif entry.folder is None:
+            raise CheckpointNotAvailable(f"registered model {target!r} is not bundled (it is the Hub repo "
+                                         f"{entry.repo_id!r}): use source='auto' or 'hub'")
+        else:
             folder = entry.path
             if not folder.is_dir():
                 raise CheckpointNotAvailable(
                     f"registered model {target!r}: bundled folder {folder} is missing; reinstall synthkit or "
                     "check the registry entry"
                 )
-        else:
-            folder = _download_folder(entry.repo_id, revision or entry.revision, cache_dir)
     elif os.path.isdir(target):
         folder = Path(target)
     elif _REPO_ID_RE.match(target) and not os.path.exists(target):
@@ -502,62 +526,4 @@ def load(
     from synthkit.devices import resolve_device
 
     return cls.from_pretrained(str(folder), map_location=str(resolve_device(device)), sha256=sha256)
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# publish
-# ---------------------------------------------------------------------------------------------------------------------
-
-
-def check_folder(folder: str | Path) -> Path:
-    """Check that a folder is a loadable synthkit checkpoint (config.json with synthkit_class, readable weights)."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: no such folder")
-    missing = [n for n in (CONFIG_NAME, WEIGHTS_NAME) if not (folder / n).is_file()]
-    if missing:
-        raise ValueError(
-            f"{folder}: missing {', '.join(missing)}; a synthkit checkpoint folder holds config.json and "
-            "model.safetensors (written by model.save_pretrained(folder) or at the end of `synthkit train`)"
-        )
-    config = _read_config(folder / CONFIG_NAME)
-    if CLASS_KEY not in config:
-        raise CheckpointError(f"{folder / CONFIG_NAME}: no {CLASS_KEY!r} key; re-save it with save_pretrained")
-    resolve_class(config[CLASS_KEY], folder / CONFIG_NAME)
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(folder / WEIGHTS_NAME), framework="pt") as f:
-            list(f.keys())
-    except Exception as err:
-        raise CheckpointError(f"{folder / WEIGHTS_NAME}: not a readable safetensors file ({err})") from err
-    return folder
-
-
-def push_to_hub(
-    folder: str | Path, repo_id: str, token: str | None = None, private: bool = False, commit_message: str | None = None
-) -> str:
-    """Upload a trained folder (config.json, model.safetensors, README.md, *.png) to ``repo_id``; returns the URL."""
-    from huggingface_hub import HfApi
-    from huggingface_hub.errors import HFValidationError
-    from huggingface_hub.utils import validate_repo_id
-
-    if not isinstance(repo_id, str) or not _REPO_ID_RE.match(repo_id):
-        raise ValueError(f"repo_id must look like 'ORG/NAME' (your user or organisation, then a name), got {repo_id!r}")
-    try:
-        validate_repo_id(repo_id)
-    except HFValidationError as err:
-        raise ValueError(f"invalid repo_id {repo_id!r}: {err}") from err
-    folder = check_folder(folder)
-    if not (folder / CARD_NAME).is_file():
-        config = _read_config(folder / CONFIG_NAME)
-        write_model_card(folder, model_name=repo_id.split("/")[1], synthkit_class=config[CLASS_KEY])
-    api = HfApi(token=token)
-    url = api.create_repo(repo_id, private=private, exist_ok=True)
-    api.upload_folder(
-        folder_path=str(folder),
-        repo_id=repo_id,
-        allow_patterns=[CONFIG_NAME, WEIGHTS_NAME, CARD_NAME, "*.png", "*.json"],
-        commit_message=commit_message or f"Upload {folder.name} with synthkit push",
-    )
-    return str(url)
+# publishing (check_folder, push_files, card_problems, push_to_hub): synthkit/publish.py

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import synthkit
-from synthkit import hub, registry
+from synthkit import hub, publish, registry
 from synthkit.models.toy import ToyConfig, ToyGenerator
 
 REVISION = "0123456789abcdef0123456789abcdef01234567"
@@ -109,7 +109,7 @@ def test_registry_entry_with_repo_id_resolves_offline_and_checks_hash(saved, off
     monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
     registry.register("toy-hub", paper="toy", repo_id="synthkit-test/toy-reg", revision=REVISION,
                       sha256=hub.sha256_of(folder / "model.safetensors"))
-    registry.register("toy-hub-bad", paper="toy", repo_id="synthkit-test/toy-reg", sha256="a" * 64)
+    registry.register("toy-hub-bad", paper="toy", repo_id="synthkit-test/toy-reg", revision=REVISION, sha256="a" * 64)
     assert _same_weights(G, synthkit.load("toy-hub"))
     with pytest.raises(hub.CheckpointError, match="sha256 mismatch"):
         synthkit.load("toy-hub-bad")
@@ -264,17 +264,17 @@ def test_official_pth_weights_only_loads_and_checks_hash(tmp_path):
 def test_push_validates_before_any_network(tmp_path, saved):
     _, folder = saved
     with pytest.raises(ValueError, match="ORG/NAME"):
-        hub.push_to_hub(folder, "no-slash")
+        publish.push_to_hub(folder, "no-slash")
     with pytest.raises(FileNotFoundError):
-        hub.push_to_hub(tmp_path / "nope", "org/name")
+        publish.push_to_hub(tmp_path / "nope", "org/name")
     incomplete = tmp_path / "incomplete"
     incomplete.mkdir()
     (incomplete / "config.json").write_text("{}")
     with pytest.raises(ValueError, match="missing model.safetensors"):
-        hub.push_to_hub(incomplete, "org/name")
+        publish.push_to_hub(incomplete, "org/name")
     (folder / "model.safetensors").write_bytes(b"garbage")
     with pytest.raises(hub.CheckpointError, match="safetensors"):
-        hub.push_to_hub(folder, "org/name")
+        publish.push_to_hub(folder, "org/name")
 
 
 def test_register_validates_entries(monkeypatch):
@@ -285,7 +285,15 @@ def test_register_validates_entries(monkeypatch):
         registry.register("x", paper="toy", folder="x", sha256="abc")
     with pytest.raises(ValueError, match="ORG/NAME"):
         registry.register("x", paper="toy", repo_id="bad")
-    registry.register("x", paper="toy", repo_id="org/x")
+    # a Hub entry is pinned: a 40-hex commit (not a branch) and the sha256 of its weights
+    for kwargs in ({}, {"revision": "main", "sha256": "a" * 64}, {"revision": REVISION}):
+        with pytest.raises(ValueError, match="pinned"):
+            registry.register("x", paper="toy", repo_id="org/x", **kwargs)
+    with pytest.raises(ValueError, match="hub_repo"):
+        registry.register("x", paper="toy", repo_id="org/x", revision=REVISION, sha256="a" * 64, hub_repo="org/y")
+    with pytest.raises(ValueError, match="hub_revision"):
+        registry.register("x", paper="toy", folder="x", hub_repo="org/x", hub_revision="main", sha256="a" * 64)
+    registry.register("x", paper="toy", repo_id="org/x", revision=REVISION, sha256="a" * 64)
     with pytest.raises(ValueError, match="already registered"):
         registry.register("x", paper="toy", folder="x")
 
@@ -363,3 +371,86 @@ def test_bundled_configs_use_the_current_field_names():
         keys = set(config) | set(config.get("config", {}) if isinstance(config.get("config"), dict) else ())
         old = sorted(keys & set(RENAMED_FIELDS)) if "backbone" not in path.parent.name else []
         assert not old, f"{path} still uses renamed fields {old}"
+
+
+# ------------------------------------------------------------------------------------ bundled checkpoints on the Hub
+@pytest.mark.parametrize("name", registry.names())
+def test_every_bundled_card_is_ready_to_publish(name):
+    """Licence, recipe, measured figures, each with its provenance: what `synthkit push NAME` requires."""
+    assert publish.card_problems(registry.get(name).path) == []
+    assert registry.get(name).hub_repo == f"synthkit-cvpr20/{name}"
+
+
+def test_card_problems_name_what_is_missing(tmp_path):
+    good = (registry.get("toy-toyscapes32").path / "README.md").read_text()
+    for broken, says in [(good.replace("license: mit\n", ""), "licence"),
+                         (good.replace("- command: `", "- commando: `"), "training command"),
+                         (good.split("## Metrics")[0], "measured figures"),
+                         (good.replace("| 28.48 | offline", "| 28.48 | not recorded |"), "without provenance")]:
+        (tmp_path / "README.md").write_text(broken)
+        problems = publish.card_problems(tmp_path)
+        assert len(problems) == 1 and says in problems[0], (says, problems)
+
+
+def test_bundled_name_loads_the_bundled_copy_offline_and_says_when_no_hub_copy_is_pinned(offline_cache):
+    bundled = registry.get("toy-toyscapes32")
+    assert bundled.hub_revision is None  # nothing published from here (no network): the message must say so
+    model = synthkit.load("toy-toyscapes32")  # the default: bundled, nothing asked of the Hub
+    assert model.config.image_size == 32
+    with pytest.raises(hub.CheckpointNotAvailable, match="no pinned Hub copy yet.*synthkit push toy-toyscapes32"):
+        synthkit.load("toy-toyscapes32", source="hub")
+    with pytest.raises(ValueError, match="source must be"):
+        synthkit.load("toy-toyscapes32", source="internet")
+
+
+def test_source_hub_loads_the_pinned_commit_from_a_prepopulated_cache(offline_cache, monkeypatch):
+    import dataclasses
+
+    entry = registry.get("toy-toyscapes32")
+    pinned = dataclasses.replace(entry, hub_revision=REVISION)
+    monkeypatch.setattr(registry, "_REGISTRY", {**registry._REGISTRY, entry.name: pinned})
+    snap = _populate_cache(offline_cache, entry.hub_repo, entry.path)
+    from_hub = synthkit.load(entry.name, source="hub")
+    assert _same_weights(from_hub, synthkit.load(entry.name, source="bundled"))
+    # the pinned sha256 is checked on the Hub copy too
+    blob = (snap / "model.safetensors").resolve()
+    data = bytearray(blob.read_bytes())
+    data[-1] ^= 0xFF
+    blob.write_bytes(bytes(data))
+    with pytest.raises(hub.CheckpointError, match="sha256 mismatch"):
+        synthkit.load(entry.name, source="hub")
+    # a cache without that commit: the message says which file to put where
+    shutil.rmtree(offline_cache / "models--synthkit-cvpr20--toy-toyscapes32")
+    with pytest.raises(hub.CheckpointNotAvailable) as info:
+        synthkit.load(entry.name, source="hub")
+    where = offline_cache / "models--synthkit-cvpr20--toy-toyscapes32" / "snapshots" / REVISION / "config.json"
+    assert str(where) in str(info.value) and f"--revision {REVISION}" in str(info.value)
+
+
+def test_a_file_put_where_the_message_says_loads(offline_cache, monkeypatch):
+    """Following the offline message literally (plain files in snapshots/<commit>/) makes the load work."""
+    import dataclasses
+
+    entry = registry.get("toy-toyscapes32")
+    monkeypatch.setattr(registry, "_REGISTRY", {**registry._REGISTRY,
+                                                entry.name: dataclasses.replace(entry, hub_revision=REVISION)})
+    snap = offline_cache / "models--synthkit-cvpr20--toy-toyscapes32" / "snapshots" / REVISION
+    snap.mkdir(parents=True)
+    for f in ("config.json", "model.safetensors"):
+        shutil.copy(entry.path / f, snap / f)
+    assert _same_weights(synthkit.load(entry.name, source="hub"), synthkit.load(entry.name))
+
+
+def test_push_bundled_dry_run_lists_the_files_and_offline_push_says_why(tmp_path):
+    entry = registry.get("bachgan-toyscapes")
+    out = subprocess.run([sys.executable, "-m", "synthkit", "push", entry.name, "--dry-run"], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert f"https://huggingface.co/{entry.hub_repo}" in lines[0]
+    listed = [ln.split()[0] for ln in lines[1:]]
+    assert listed == [r[0] for r in publish.push_files(entry.path)] and "model.safetensors" in listed
+    assert "README.md" in listed and "config.json" in listed
+    offline = subprocess.run([sys.executable, "-m", "synthkit", "push", entry.name], capture_output=True, text=True,
+                             timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert offline.returncode == 2 and "HF_HUB_OFFLINE" in offline.stderr and "Traceback" not in offline.stderr
