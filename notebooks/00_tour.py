@@ -66,14 +66,18 @@ if not _installed("synthkit-cvpr20"):
     importlib.invalidate_caches()  # let this running kernel see the package just installed
 import synthkit
 
-import os
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-FAST = os.environ.get("SYNTHKIT_FAST") == "1"  # set by the tests: fewer steps and images, same code
+from synthkit.course import by_mode, mode_note, run_mode
+
+# SYNTHKIT_FAST=1: the tests (fewer steps and images, same code); SYNTHKIT_LECTURE=1: more training for a
+# GPU lecture slot (see notebooks/README.md); neither: the full CPU run
+MODE = run_mode()
+FAST = MODE == "fast"
 from synthkit.viz import save_fig  # writes each figure to $SYNTHKIT_FIGURES as PNG when set
 if FAST:
     torch.set_num_threads(1)  # shared CI runners: one thread per process is faster than threads that fight
@@ -85,7 +89,7 @@ from synthkit.devices import resolve_device
 # pretrained pipelines run on the CPU (device="cpu": a few ms per image, and this notebook's cells hand them CPU tensors)
 DEVICE = resolve_device("auto")
 print("synthkit", synthkit.__version__, "| torch", torch.__version__, "| training device:", DEVICE,
-      "| fast mode" if FAST else "| full mode")
+      mode_note(MODE, DEVICE))
 
 # %% [markdown]
 # ## 1. Toyscapes: a dataset where every factor is known
@@ -524,8 +528,8 @@ import shutil
 
 from synthkit.train import describe, resolve_task, train
 
-STEPS, CHUNK = (20, 5) if FAST else (500, 50)
-task, cfg = resolve_task("toy", "toyscapes32", {"dataset_length": 256 if FAST else 1024})
+STEPS, CHUNK = by_mode((20, 5), (500, 50), (5000, 250))
+task, cfg = resolve_task("toy", "toyscapes32", {"dataset_length": by_mode(256, 1024, 4096)})
 cfg = dataclasses.replace(cfg, steps=STEPS, log_every=1 if FAST else 10, sample_every=CHUNK, ckpt_every=CHUNK,
                           n_samples=16, ema_decay=0.99, out_dir="runs/tour/toy", progress=False)
 print(describe(task, cfg)["parameters"], "| batch", cfg.batch_size, "| lr_g", cfg.lr_g, "| lr_d", cfg.lr_d)

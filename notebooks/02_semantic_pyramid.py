@@ -65,14 +65,18 @@ if not _installed("synthkit-cvpr20"):
     importlib.invalidate_caches()  # let this running kernel see the package just installed
 import synthkit
 
-import os
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-FAST = os.environ.get("SYNTHKIT_FAST") == "1"  # set by the tests: fewer steps and images, same code
+from synthkit.course import by_mode, mode_note, run_mode
+
+# SYNTHKIT_FAST=1: the tests (fewer steps and images, same code); SYNTHKIT_LECTURE=1: more training for a
+# GPU lecture slot (see notebooks/README.md); neither: the full CPU run
+MODE = run_mode()
+FAST = MODE == "fast"
 from synthkit.viz import save_fig  # writes each figure to $SYNTHKIT_FIGURES as PNG when set
 if FAST:
     torch.set_num_threads(1)  # shared CI runners: one thread per process is faster than threads that fight
@@ -100,7 +104,7 @@ from synthkit.devices import resolve_device
 # pretrained pipelines run on the CPU (device="cpu": a few ms per image, and this notebook's cells hand them CPU tensors)
 DEVICE = resolve_device("auto")
 print("synthkit", synthkit.__version__, "| torch", torch.__version__, "| training device:", DEVICE,
-      "| fast mode" if FAST else "| full mode")
+      mode_note(MODE, DEVICE))
 
 # %% [markdown]
 # ## 1. Feature inversion, and why it is hard
@@ -294,8 +298,8 @@ import shutil
 from synthkit.train import describe, resolve_task, train
 from synthkit.widgets import live_loss_plot
 
-STEPS, CHUNK = (30, 10) if FAST else (600, 100)
-task, cfg = resolve_task("pyramid", "toyscapes64", {"dataset_length": 96 if FAST else 1200})
+STEPS, CHUNK = by_mode((30, 10), (600, 100), (6000, 500))
+task, cfg = resolve_task("pyramid", "toyscapes64", {"dataset_length": by_mode(96, 1200, 4000)})
 cfg = dataclasses.replace(cfg, steps=STEPS, log_every=2 if FAST else 10, sample_every=CHUNK, ckpt_every=CHUNK,
                           out_dir="runs/notebook02/pyramid", progress=False)
 print(describe(task, cfg)["parameters"], "| batch", cfg.batch_size, "| EMA", cfg.ema_decay)
@@ -456,7 +460,7 @@ plt.show()
 # %%
 from synthkit.pipelines.pyramid import PAPER_FID_SOURCE, fid_kid_by_level
 
-N_FID = 48 if FAST else 300
+N_FID = by_mode(48, 300, 1000)
 held_out = ToyscapesDataset(size=pipe.image_size, length=2 * N_FID, split="test")
 x_fid = torch.stack([held_out[i]["image"] for i in range(2 * N_FID)])  # [2N, 3, 64, 64]
 fid_rows = fid_kid_by_level(pipe, x_fid[:N_FID], x_fid[N_FID:])

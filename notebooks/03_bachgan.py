@@ -75,7 +75,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-FAST = os.environ.get("SYNTHKIT_FAST") == "1"  # set by the tests: fewer steps and images, same code
+from synthkit.course import by_mode, mode_note, run_mode
+
+# SYNTHKIT_FAST=1: the tests (fewer steps and images, same code); SYNTHKIT_LECTURE=1: more training for a
+# GPU lecture slot (see notebooks/README.md); neither: the full CPU run
+MODE = run_mode()
+FAST = MODE == "fast"
 from synthkit.viz import save_fig  # writes each figure to $SYNTHKIT_FIGURES as PNG when set
 if FAST:
     torch.set_num_threads(1)  # shared CI runners: one thread per process is faster than threads that fight
@@ -87,7 +92,7 @@ from synthkit.devices import resolve_device
 # pretrained pipelines run on the CPU (device="cpu": a few ms per image, and this notebook's cells hand them CPU tensors)
 DEVICE = resolve_device("auto")
 print("synthkit", synthkit.__version__, "| torch", torch.__version__, "| training device:", DEVICE,
-      "| fast mode" if FAST else "| full mode")
+      mode_note(MODE, DEVICE))
 
 # %% [markdown]
 # ## 1. The task: boxes in, image out
@@ -489,8 +494,8 @@ import shutil
 
 from synthkit.train import describe, resolve_task, train
 
-STEPS, CHUNK = (20, 5) if FAST else (400, 50)
-RECIPE = {"height": 32, "width": 32, "dataset_length": 64 if FAST else 1000, "lambda_perceptual": 0.0, "lambda_seg": 1.0}
+STEPS, CHUNK = by_mode((20, 5), (400, 50), (4000, 250))
+RECIPE = {"height": 32, "width": 32, "dataset_length": by_mode(64, 1000, 4000), "lambda_perceptual": 0.0, "lambda_seg": 1.0}
 
 
 def make_run(use_retrieval: bool, out_dir: str):

@@ -68,14 +68,18 @@ if not _installed("synthkit-cvpr20"):
 import synthkit
 
 import math
-import os
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-FAST = os.environ.get("SYNTHKIT_FAST") == "1"  # set by the tests: fewer steps, same code
+from synthkit.course import by_mode, mode_note, run_mode
+
+# SYNTHKIT_FAST=1: the tests (fewer steps and images, same code); SYNTHKIT_LECTURE=1: more training for a
+# GPU lecture slot (see notebooks/README.md); neither: the full CPU run
+MODE = run_mode()
+FAST = MODE == "fast"
 from synthkit.viz import save_fig, to_uint8
 
 if FAST:
@@ -103,7 +107,7 @@ from synthkit.devices import resolve_device
 # pretrained pipelines run on the CPU (device="cpu": a few ms per image, and this notebook's cells hand them CPU tensors)
 DEVICE = resolve_device("auto")
 print("synthkit", synthkit.__version__, "| torch", torch.__version__, "| training device:", DEVICE,
-      "| fast mode" if FAST else "| full mode")
+      mode_note(MODE, DEVICE))
 
 # %% [markdown]
 # ## 0. Why a 2D GAN entangles pose
@@ -288,8 +292,8 @@ import shutil
 from synthkit.train import describe, resolve_task, train
 from synthkit.widgets import image_scrubber, live_loss_plot
 
-STEPS, CHUNK = (6, 3) if FAST else (300, 50)
-task, tcfg = resolve_task("controllable3d", "tiny_test", {"dataset_length": 64 if FAST else 2000, "image_size": 32})
+STEPS, CHUNK = by_mode((6, 3), (300, 50), (3000, 250))
+task, tcfg = resolve_task("controllable3d", "tiny_test", {"dataset_length": by_mode(64, 2000, 4000), "image_size": 32})
 tcfg = dataclasses.replace(tcfg, steps=STEPS, log_every=1, sample_every=CHUNK, ckpt_every=CHUNK, n_samples=4,
                            out_dir="runs/c3d_nb/tiny", progress=False)
 print(describe(task, tcfg)["parameters"], "| batch", tcfg.batch_size, "| lr_g", tcfg.lr_g, "| lr_d", tcfg.lr_d)

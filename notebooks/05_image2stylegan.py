@@ -62,18 +62,22 @@ if not _installed("synthkit-cvpr20"):
     importlib.invalidate_caches()  # let this running kernel see the package just installed
 import synthkit
 
-import os
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-FAST = os.environ.get("SYNTHKIT_FAST") == "1"  # set by the tests: fewer steps, same code
+from synthkit.course import by_mode, mode_note, run_mode
+
+# SYNTHKIT_FAST=1: the tests (fewer steps and images, same code); SYNTHKIT_LECTURE=1: more training for a
+# GPU lecture slot (see notebooks/README.md); neither: the full CPU run
+MODE = run_mode()
+FAST = MODE == "fast"
 from synthkit.viz import save_fig, to_uint8
 
 if FAST:
     torch.set_num_threads(1)
-STEPS_W, STEPS_NOISE = (40, 30) if FAST else (300, 200)
+STEPS_W, STEPS_NOISE = by_mode((40, 30), (300, 200), (1500, 1000))
 
 
 def show_row(images, titles, name=None, size=2.0):
@@ -96,7 +100,7 @@ from synthkit.devices import resolve_device
 # pretrained pipelines run on the CPU (device="cpu": a few ms per image, and this notebook's cells hand them CPU tensors)
 DEVICE = resolve_device("auto")
 print("synthkit", synthkit.__version__, "| torch", torch.__version__, "| training device:", DEVICE,
-      "| fast mode" if FAST else "| full mode")
+      mode_note(MODE, DEVICE))
 
 # %% [markdown]
 # ## 1. The synthesis path

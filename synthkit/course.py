@@ -25,6 +25,36 @@ from torch import Tensor
 
 SOLUTIONS = os.environ.get("SYNTHKIT_SOLUTIONS") == "1"
 
+# ------------------------------------------------------------------------------------------------ run modes
+MODES = ("fast", "full", "lecture")
+
+
+def run_mode(environ: dict[str, str] | None = None) -> str:
+    """How much a notebook trains: ``"fast"`` (``SYNTHKIT_FAST=1``: the tests, minutes on a CPU), ``"lecture"``
+    (``SYNTHKIT_LECTURE=1``: sized for a Colab GPU lecture slot) or ``"full"`` (neither: a CPU at home)."""
+    env = os.environ if environ is None else environ
+    fast, lecture = env.get("SYNTHKIT_FAST") == "1", env.get("SYNTHKIT_LECTURE") == "1"
+    if fast and lecture:
+        raise ValueError("SYNTHKIT_FAST=1 and SYNTHKIT_LECTURE=1 are both set: unset one (fast: a few CPU minutes "
+                         "for the tests; lecture: more steps for a GPU)")
+    return "fast" if fast else "lecture" if lecture else "full"
+
+
+def by_mode(fast: Any, full: Any, lecture: Any = None, mode: str | None = None) -> Any:
+    """The value for the current run mode (``lecture`` defaults to ``full``): ``STEPS = by_mode(20, 500, 5000)``."""
+    mode = run_mode() if mode is None else mode
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    return {"fast": fast, "full": full, "lecture": full if lecture is None else lecture}[mode]
+
+
+def mode_note(mode: str, device: Any) -> str:
+    """One line for a notebook's first cell: the mode, and a warning when lecture mode runs without a GPU."""
+    if mode == "lecture" and str(device) == "cpu":
+        return ("| lecture mode ON A CPU: its training is sized for a GPU and will take hours here; pick a GPU "
+                "runtime (Colab: Runtime > Change runtime type) or unset SYNTHKIT_LECTURE")
+    return f"| {mode} mode"
+
 
 @dataclass(frozen=True)
 class Verdict:

@@ -1,6 +1,8 @@
 """The exercise checks of synthkit.course: right answers pass, wrong ones get a 'not yet' that says why."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -285,3 +287,36 @@ def test_check_near_copy_level():
     v = course.check_near_copy_level(other, pipe, image)
     assert not v and best in v.message
     assert "level name" in course.check_near_copy_level("conv99", pipe, image).message
+
+
+# ------------------------------------------------------------------------------------------------ run modes
+def test_run_mode_reads_the_two_switches_and_refuses_both():
+    from synthkit.course import by_mode, mode_note, run_mode
+
+    assert run_mode({}) == "full" and run_mode({"SYNTHKIT_FAST": "1"}) == "fast"
+    assert run_mode({"SYNTHKIT_LECTURE": "1"}) == "lecture" and run_mode({"SYNTHKIT_LECTURE": "0"}) == "full"
+    with pytest.raises(ValueError, match="both set"):
+        run_mode({"SYNTHKIT_FAST": "1", "SYNTHKIT_LECTURE": "1"})
+    assert [by_mode(1, 2, 3, mode=m) for m in ("fast", "full", "lecture")] == [1, 2, 3]
+    assert by_mode(1, 2, mode="lecture") == 2  # lecture defaults to full
+    with pytest.raises(ValueError, match="mode must be"):
+        by_mode(1, 2, 3, mode="slow")
+    assert "ON A CPU" in mode_note("lecture", "cpu") and mode_note("lecture", "cuda") == "| lecture mode"
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("0*.py")),
+                         ids=lambda p: p.stem)
+def test_each_notebook_sizes_its_training_for_a_lecture(path):
+    """Every notebook's training length has a lecture value larger than its full CPU value."""
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", None) == "by_mode"]
+    assert calls, f"{path.name}: no by_mode(fast, full, lecture) call"
+    steps = [c for c in calls if len(c.args) == 3]
+    assert steps, f"{path.name}: by_mode without a lecture value"
+    for c in steps:
+        fast, full, lecture = (ast.literal_eval(a) for a in c.args)
+        first = (lambda v: v[0] if isinstance(v, tuple) else v)
+        assert first(fast) < first(full) < first(lecture), (path.name, ast.unparse(c))
+    assert "MODE = run_mode()" in path.read_text() and "mode_note(MODE, DEVICE)" in path.read_text()
