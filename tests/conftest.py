@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,12 +75,75 @@ def artifacts_dir() -> Path:
     return path
 
 
+def next_frames(page: Any, n: int = 2) -> None:
+    """Until the page has rendered ``n`` more frames (requestAnimationFrame): Svelte applies a component's new value
+    in a microtask and paints it on the next frame, so after two frames what an event changed is on the page. A
+    condition of the page, not a fixed time: on a loaded machine frames come later and this waits longer."""
+    page.evaluate("(n) => new Promise(done => { const step = k => k ? requestAnimationFrame(() => step(k - 1)) "
+                  ": done(); step(n); })", n)
+
+
+def wait_until_still(locator: Any, frames: int = 3, timeout_s: float = 20.0) -> None:
+    """Until the element's box is the same for ``frames`` rendered frames in a row (a toast that slid in, a dialog
+    that finished opening), so a screenshot shows it at rest."""
+
+    page = locator.page
+    deadline, last, same = time.monotonic() + timeout_s, None, 0
+    while same < frames:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{locator} kept moving for {timeout_s:.0f} s (last box {last})")
+        next_frames(page, 1)
+        box = locator.bounding_box()
+        same = same + 1 if box == last else 0
+        last = box
+
+
+class PageNetwork:
+    """The page's requests in flight, and the queue events it started (``/queue/join`` posts), counted."""
+
+    def __init__(self, page):
+        self.in_flight, self.joins, self.log = set(), [], []
+        page.on("request", self._start)
+        page.on("requestfinished", self._end)
+        page.on("requestfailed", self._end)
+
+    def _start(self, request):
+        if "/heartbeat/" in request.url:  # Gradio's per-page keep-alive stream (apps with State): never finishes
+            return
+        self.in_flight.add(request)
+        self.log.append(("start", request.method, request.url[-40:]))
+        if request.method == "POST" and "/queue/join" in request.url:
+            self.joins.append(request.post_data_json)
+
+    def _end(self, request):
+        self.in_flight.discard(request)
+        self.log.append(("end", request.method, request.url[-40:], request.failure))
+
+
+def wait_until_settled(page, net, elem_id, timeout_s=30.0):
+    """Until nothing is in flight and the component's status tracker is hidden, five checks in a row: the
+    ImageEditor re-uploads its layers after a new value arrives (a dozen /upload posts, its tracker showing
+    "processing" meanwhile), and painting before that ends can be overwritten."""
+    hidden = f"() => {{ const s = document.querySelector('#{elem_id} [data-testid=status-tracker]');" \
+             " return !s || s.classList.contains('hide') }"
+    deadline, calm = time.monotonic() + timeout_s, 0
+    while calm < 5:
+        if time.monotonic() > deadline:
+            tracker = page.evaluate(f"() => {{ const s = document.querySelector('#{elem_id} [data-testid=status-tracker]');"
+                                    " return s && [s.className, s.innerText.slice(0, 200)] }")
+            raise AssertionError(f"#{elem_id} did not settle in {timeout_s:.0f} s: {len(net.in_flight)} requests "
+                                 f"in flight ({[r.url[-50:] for r in net.in_flight][:5]}); its status tracker: "
+                                 f"{tracker}; last requests: {net.log[-12:]}; toasts: "
+                                 f"{page.locator('.toast-body').all_inner_texts()}")
+        calm = calm + 1 if not net.in_flight and page.evaluate(hidden) else 0
+        page.wait_for_timeout(50)
+
+
 def wait_until_idle(demo: Any, timeout_s: float = 60.0) -> None:
     """Until the app's queue has no running or waiting event. A test ends when the page shows what it waits for,
     while events it started may still run (e.g. the morph's preview frames, rendered after the first image): closing
     the server, or the interpreter exiting, under a worker thread inside a torch op aborted the process ("terminate
     called without an active exception", exit 134 after all tests passed)."""
-    import time
 
     queue = getattr(demo, "_queue", None)
     if queue is None:

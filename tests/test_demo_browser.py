@@ -10,6 +10,7 @@ import io
 import numpy as np
 import pytest
 from PIL import Image
+from conftest import wait_until_still
 
 pytestmark = pytest.mark.browser
 
@@ -90,7 +91,7 @@ def test_bad_seed_shows_our_message_not_a_bare_error(app_url, browser_page, arti
     toast.wait_for(state="visible", timeout=20_000)
     assert toast.inner_text().startswith("Seed must be a whole number between 0 and"), toast.inner_text()
     assert "got -5" in toast.inner_text()
-    page.wait_for_timeout(500)  # the toast slides in; let it settle for the screenshot
+    wait_until_still(toast)  # the toast slides in: screenshot it at rest
     page.screenshot(path=str(artifacts_dir / "demo_toyscapes_error.png"), full_page=False)
     assert errors == [], f"JavaScript errors on the page: {errors}"
 

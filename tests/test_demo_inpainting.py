@@ -11,15 +11,15 @@ our message). Level 3 (``browser``): a region painted with the Brush in Chromium
 from __future__ import annotations
 
 import os
-import time
 
 import gradio as gr
 import numpy as np
 import pytest
+from conftest import PageNetwork, wait_until_settled
 from PIL import Image
 
 from demos import semantic_inpainting as app
-from synthkit.models.semantic_pyramid import SemanticPyramidGenerator, PyramidConfig
+from synthkit.models.semantic_pyramid import PyramidConfig, SemanticPyramidGenerator
 
 GENERIC_UPSTREAM = "The upstream Gradio app has raised an exception"
 
@@ -396,44 +396,6 @@ def _result_src(page, elem_id):
     return page.locator(f"#{elem_id} img").first.get_attribute("src")
 
 
-class _Network:
-    """The page's requests in flight, and the queue events it started (``/queue/join`` posts), counted."""
-
-    def __init__(self, page):
-        self.in_flight, self.joins, self.log = set(), [], []
-        page.on("request", self._start)
-        page.on("requestfinished", self._end)
-        page.on("requestfailed", self._end)
-
-    def _start(self, request):
-        self.in_flight.add(request)
-        self.log.append(("start", request.method, request.url[-40:]))
-        if request.method == "POST" and "/queue/join" in request.url:
-            self.joins.append(request.post_data_json)
-
-    def _end(self, request):
-        self.in_flight.discard(request)
-        self.log.append(("end", request.method, request.url[-40:], request.failure))
-
-
-def _wait_until_settled(page, net, elem_id, timeout_s=30.0):
-    """Until nothing is in flight and the component's status tracker is hidden, five checks in a row: the
-    ImageEditor re-uploads its layers after a new value arrives (a dozen /upload posts, its tracker showing
-    "processing" meanwhile), and painting before that ends can be overwritten."""
-    hidden = f"() => {{ const s = document.querySelector('#{elem_id} [data-testid=status-tracker]');" \
-             " return !s || s.classList.contains('hide') }"
-    deadline, calm = time.monotonic() + timeout_s, 0
-    while calm < 5:
-        if time.monotonic() > deadline:
-            tracker = page.evaluate(f"() => {{ const s = document.querySelector('#{elem_id} [data-testid=status-tracker]');"
-                                    " return s && [s.className, s.innerText.slice(0, 200)] }")
-            raise AssertionError(f"#{elem_id} did not settle in {timeout_s:.0f} s: {len(net.in_flight)} requests "
-                                 f"in flight ({[r.url[-50:] for r in net.in_flight][:5]}); its status tracker: "
-                                 f"{tracker}; last requests: {net.log[-12:]}; {_page_messages(page)}")
-        calm = calm + 1 if not net.in_flight and page.evaluate(hidden) else 0
-        page.wait_for_timeout(50)
-
-
 def _page_messages(page):
     """What the page shows the user besides the images: the notes and any toasts (for failure messages)."""
     toasts = page.locator(".toast-body").all_inner_texts()
@@ -447,7 +409,7 @@ def test_browser_painting_with_the_brush_changes_the_result(app_url, browser, ar
     page.set_default_timeout(30_000)
     errors = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    net = _Network(page)
+    net = PageNetwork(page)
     try:
         page.goto(app_url)
         page.wait_for_load_state("networkidle")
@@ -458,7 +420,7 @@ def test_browser_painting_with_the_brush_changes_the_result(app_url, browser, ar
         page.wait_for_function("() => document.querySelector('#pyramid-editor [data-testid=status-tracker]')"
                                " && !document.querySelector('#pyramid-editor [data-testid=status-tracker]')"
                                ".classList.contains('hide')")  # the example's reply is being applied
-        _wait_until_settled(page, net, "pyramid-editor")
+        wait_until_settled(page, net, "pyramid-editor")
         picks = [j for j in net.joins if j and j.get("data") == [list(app.example_images())[2]]]
         assert len(picks) == 1, f"one pick of an example started {len(picks)} events (Dropdown .input fires twice)"
         # paint with the Brush: a horizontal drag across the lower middle of the image, which the editor shows
@@ -472,7 +434,7 @@ def test_browser_painting_with_the_brush_changes_the_result(app_url, browser, ar
         for t in np.linspace(0.4, 0.6, 15):
             page.mouse.move(bb["x"] + bb["width"] * t, bb["y"] + bb["height"] * 0.75, steps=2)
         page.mouse.up()
-        _wait_until_settled(page, net, "pyramid-editor")  # the stroke's layer is uploaded as the editor's value
+        wait_until_settled(page, net, "pyramid-editor")  # the stroke's layer is uploaded as the editor's value
         page.locator("#pyramid-run").click()
         try:
             page.wait_for_function(

@@ -13,6 +13,7 @@ import pytest
 
 from demos import layout_to_image as app
 from synthkit.pipelines.bachgan import test_layouts
+from conftest import next_frames
 
 GENERIC_UPSTREAM = "The upstream Gradio app has raised an exception"
 CAR, TREE = 11, 9
@@ -233,7 +234,7 @@ def _draw_box(page, x0, y0, x1, y1, label):
         # off-screen (a user must scroll sideways); press it programmatically
         ok.dispatch_event("click")
     page.locator(".modal-container").wait_for(state="hidden")
-    page.wait_for_timeout(1000)  # the component sends its new value to the server after the dialog closes
+    next_frames(page)  # the annotator applies its new value (the box) once the dialog has closed
     return bb
 
 

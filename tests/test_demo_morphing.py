@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from conftest import PageNetwork, next_frames, wait_until_settled
 
 GENERIC_UPSTREAM = "The upstream Gradio app has raised an exception"
 
@@ -426,19 +427,22 @@ def test_browser_painting_with_the_palette_brush_reaches_the_model(url, app, pip
     """Brush (its default colour is the first class, sky) across the lower part of the map, then 'Use the painted
     map': the label map the model gets has sky there. Guards against the ImageEditor regressions (ECOSYSTEM.md)."""
     page = browser_page.page
+    net = PageNetwork(page)
     page.goto(url)
     label_img = page.locator("#morph-label img")
     label_img.wait_for(state="visible", timeout=60_000)
-    page.wait_for_timeout(1000)
+    # the editor has loaded its layers (nothing in flight, its status tracker hidden) and painted them
+    wait_until_settled(page, net, "morph-canvas")
+    next_frames(page)
     src0 = label_img.get_attribute("src")
     page.locator("#morph-canvas button[aria-label=Brush]").click()
     bb = page.locator("#morph-canvas canvas").last.bounding_box()
     y = bb["y"] + bb["height"] * 0.8
     page.mouse.move(bb["x"] + bb["width"] * 0.3, y)
     page.mouse.down()
-    for f in np.linspace(0.3, 0.7, 12):  # a slow stroke: the editor samples pointer moves
+    for f in np.linspace(0.3, 0.7, 12):  # one pointer move per rendered frame: the editor samples moves per frame
         page.mouse.move(bb["x"] + bb["width"] * f, y)
-        page.wait_for_timeout(30)
+        next_frames(page, 1)
     page.mouse.up()
     page.locator("#morph-canvas-apply").click()
     page.wait_for_function(
