@@ -261,6 +261,28 @@ draw_pyramid(config)
 #   near copies are left alone (exercise 2 writes it). All three are pure functions of
 #   `synthkit/models/semantic_pyramid.py` (`semantic_reconstruction_loss`, `diversity_sensitive_loss`).
 #
+# The two equations, computed by those functions on images of section 1 (the exercises re-derive them by hand):
+# $L_{rec}$ of each inversion against the reference, at the level it was inverted from ($m_l = 1$ everywhere), and
+# $L_{div}$ of two pairs of images with their noises.
+
+# %%
+from synthkit.models.semantic_pyramid import diversity_sensitive_loss, semantic_reconstruction_loss
+
+with torch.no_grad():
+    for level, x_inv in inverted.items():
+        real_l = feats[level]
+        m_l = torch.ones_like(real_l[:, :1])  # [B, 1, h, w] or [B, 1]: the level is given everywhere
+        l_rec = semantic_reconstruction_loss([backbone.features(x_inv, [level])[level]], [real_l], [m_l],
+                                             normalize=True)
+        print(f"L_rec at {level:5s} of the inversion from {level}: {float(l_rec):.4f}")
+    z1, z2 = torch.randn(2, 64, generator=torch.Generator().manual_seed(0)).chunk(2)
+    pair_a = torch.cat([inverted["conv1"], inverted["fc8"]])  # G(z1) for two samples
+    pair_b = torch.cat([x_ref, again])                         # G(z2) for the same two samples
+    zs1, zs2 = z1.repeat(2, 1), z2.repeat(2, 1)
+    for tau in (0.05, 1.0):
+        print(f"L_div with tau = {tau}: {float(diversity_sensitive_loss(zs1, zs2, pair_a, pair_b, tau)):.4f}")
+
+# %% [markdown]
 # The noise enters the z MLP *and* modulates each level block (`z_to_blocks`, BigGAN's hierarchical latent):
 # without that route a generation from fc7 / fc8 ignored z (one image per scene). The module docstring of
 # `synthkit/models/semantic_pyramid.py` lists every term and weight, and why the Toyscapes recipe differs from the
