@@ -254,8 +254,14 @@ show_row([a, b, scribbled] + [r.image for r in results.values()],
          ["a", "b", "a + scribble"] + list(results), "08_applications")
 
 # %% [markdown]
-# Scrub through the activation blend at every resolution: blending at 4² or 8² mixes *layouts*, at 32² or 64² only
-# textures.
+# The activation blend edits no latent: it runs both embeddings to the synthesis block of resolution $r$, mixes
+# their feature maps (activation tensors) $A_r$ there with the blurred mask $M_r$ (resized to $r \times r$), and
+# continues the forward pass from the mix with a's $W^+$ and noise $n_a$:
+#
+# $$A_r \leftarrow M_r \odot A_r(w^+_a, n_a) + (1 - M_r) \odot A_r(w^+_b, n_b).$$
+#
+# `pipe.activation_blend(emb_a, emb_b, mask, resolution=r)` is that line (the `edit` hook of `G.synthesis`). Scrub
+# through it at every resolution: blending at 4² or 8² mixes *layouts*, at 32² or 64² only textures.
 
 # %%
 from synthkit.widgets import image_scrubber

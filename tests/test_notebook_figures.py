@@ -139,3 +139,20 @@ def test_a_typed_figure_is_caught(tmp_path):
     nbformat.write(nb, str(path))
     with pytest.raises(AssertionError, match="12.7"):
         test_every_number_in_the_prose_has_a_source(path)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_each_display_equation_stands_right_above_the_code_that_computes_it(path):
+    """Issue 14 item 3: a paper notebook's key equations are display math ($$ ... $$) in the markdown cell just
+    above the code cell that computes them (the library function shown or re-derived)."""
+    nb = nbformat.read(path, as_version=4)
+    cells = nb.cells
+    with_eq = [i for i, c in enumerate(cells) if c.cell_type == "markdown" and "$$" in c.source]
+    if path.stem != "00_tour":
+        assert len(with_eq) >= 1 and sum(cells[i].source.count("$$") // 2 for i in with_eq) >= 2, (
+            f"{path.name}: fewer than two display equations")
+    for i in with_eq:
+        nxt = cells[i + 1] if i + 1 < len(cells) else None
+        first = cells[i].source.split("$$")[1].strip()[:60]
+        assert nxt is not None and nxt.cell_type == "code" and nxt.source.strip(), (
+            f"{path.name}: the equation {first!r} (cell {i}) is not followed by the code that computes it")
