@@ -175,6 +175,13 @@ def _cmd_bachgan_index(args: argparse.Namespace) -> None:
     print(f"wrote {out or args.out}")
 
 
+def _print_files(verb: str, files: list[tuple[str, int, str]], where: str) -> None:
+    """A file listing of push / space deploy: "<verb> N files (M MB) <where>:", then one line per file."""
+    print(f"{verb} {len(files)} files ({sum(size for _, size, _ in files) / 1e6:.1f} MB) {where}:")
+    for rel, size, sha in files:
+        print(f"  {rel}  {size} bytes  sha256 {sha[:16]}")
+
+
 def _cmd_push(args: argparse.Namespace) -> None:
     from pathlib import Path
 
@@ -196,11 +203,7 @@ def _cmd_push(args: argparse.Namespace) -> None:
         raise UserError(f"{target!r} is neither a bundled checkpoint ({', '.join(registry.names())}) nor a folder")
     if args.dry_run:
         publish.check_folder(folder)
-        files = publish.push_files(folder)
-        print(f"would push {len(files)} files ({sum(f[1] for f in files) / 1e6:.1f} MB) from {folder} to "
-              f"https://huggingface.co/{repo}:")
-        for rel, size, sha in files:
-            print(f"  {rel}  {size} bytes  sha256 {sha[:16]}")
+        _print_files("would push", publish.push_files(folder), f"from {folder} to https://huggingface.co/{repo}")
         return
     try:
         url = publish.push_to_hub(folder, repo, private=args.private)
@@ -244,11 +247,8 @@ def _cmd_space_deploy(args: argparse.Namespace) -> None:
             files = space.deploy_space(folder, repo, dry_run=args.dry_run, private=args.private)
     except space.SpaceError as err:
         raise UserError(str(err)) from None
-    total = sum(size for _, size, _ in files)
     verb = "would upload" if args.dry_run else "uploaded"
-    print(f"{verb} {len(files)} files ({total / 1e6:.1f} MB) to the Space https://huggingface.co/spaces/{repo}:")
-    for rel, size, sha in files:
-        print(f"  {rel}  {size} bytes  sha256 {sha[:16]}")
+    _print_files(verb, files, f"to the Space https://huggingface.co/spaces/{repo}")
 
 
 def build_parser() -> argparse.ArgumentParser:

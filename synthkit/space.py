@@ -22,7 +22,6 @@ folder, so building a Space needs a checkout; an installed wheel says so.
 """
 from __future__ import annotations
 
-import hashlib
 import re
 import shutil
 import subprocess
@@ -233,12 +232,14 @@ def _ignored(rel: str) -> bool:
 def upload_list(folder: str | Path) -> list[tuple[str, int, str]]:
     """Exactly what ``deploy`` sends: ``(path in the Space repository, bytes, sha256)`` for every file of the
     folder that is not ignored (``IGNORE_PATTERNS``: caches the app leaves when run), sorted by path."""
+    from synthkit.hub import sha256_of
+
     folder = Path(folder)
     rows = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         rel = path.relative_to(folder).as_posix()
         if not _ignored(rel):
-            rows.append((rel, path.stat().st_size, hashlib.sha256(path.read_bytes()).hexdigest()))
+            rows.append((rel, path.stat().st_size, sha256_of(path)))
     return rows
 
 
