@@ -97,6 +97,11 @@ def run_notebook(name: str, mode: str, timeout_s: int) -> list[str]:
     device = f"cuda ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else f"cpu ({os.cpu_count()} cores)"
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                             text=True).stdout.strip() or "unknown"
+    # edits not committed (besides what this script writes) make the commit an approximation: say so
+    changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!notebooks/README.md",
+                              ":!notebooks/runs"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    if changed:
+        commit += "+uncommitted"
     model = MODEL_OF[name]
     sha = registry.get(model).sha256
     pngs = sorted(p.name for p in figures.glob("*.png"))

@@ -457,6 +457,20 @@ def move_task_modules(task: Any, device: torch.device | str) -> list[str]:
     return moved
 
 
+def place_task(task: Any, device: torch.device | str) -> list[str]:
+    """Put everything a training step of ``task`` uses on ``device``: G, D, E and every other module the task
+    holds (``move_task_modules``); returns the names moved. The loop calls it before its first step;
+    tests/test_train_devices.py runs one step of every paper after it with ``device="meta"``, where any tensor
+    a step makes on the CPU, or a module left behind, is a device-mismatch error."""
+    moved = []
+    for name in ("G", "D", "E"):
+        module = getattr(task, name, None)
+        if isinstance(module, nn.Module):
+            module.to(device)
+            moved.append(name)
+    return moved + move_task_modules(task, device)
+
+
 def train(task: GANTask, cfg: TrainConfig, resume: bool = True, command: str | None = None,
           dataset: Any = None) -> list[dict[str, float]]:
     """Train ``task`` for ``cfg.steps`` steps; returns the history (one dict of mean logs per ``log_every`` steps).
@@ -484,13 +498,9 @@ def train(task: GANTask, cfg: TrainConfig, resume: bool = True, command: str | N
     set_seed(cfg.seed + acc.process_index)  # python, numpy, torch (+cuda); each process its own noise
 
     run = _Run(task, cfg, acc)
-    run.G.to(acc.device)
-    run.D.to(acc.device)
-    if isinstance(run.E, nn.Module):
-        run.E.to(acc.device)
+    place_task(task, acc.device)
     if run.G_ema is not None:
         run.G_ema.to(acc.device)
-    move_task_modules(task, acc.device)
 
     ckpt = find_checkpoint(out) if resume else None
     if ckpt is not None:

@@ -5,6 +5,7 @@ from dataclasses import replace
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from synthkit.nn.discriminator import MultiscaleDiscriminator, PatchGAN
 
@@ -174,6 +175,34 @@ def test_class_crops_box_and_absent_class():
     assert crops.shape == (1, 9, 2, 4)
     assert torch.equal(crops[0, 0:3], image[0, :, 2:4, 4:8])
     assert torch.equal(crops[0, 6:9], torch.zeros(3, 2, 4))
+
+
+def test_class_crops_are_the_nearest_resized_boxes():
+    """The one-gather class_crops picks exactly the pixels of cropping image * m_c to m_c's box and resizing it with
+    F.interpolate(mode="nearest"), for boxes, one-hot maps and sparse soft masks of odd sizes."""
+    g = torch.Generator().manual_seed(0)
+
+    def reference(image, seg, size):
+        B, C = seg.shape[:2]
+        out = image.new_zeros(B, C, 3, *size)
+        for b in range(B):
+            for c in range(C):
+                ys, xs = torch.where(seg[b, c] != 0)
+                if len(ys):
+                    crop = (image[b] * seg[b, c])[None, :, ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+                    out[b, c] = F.interpolate(crop, size=size, mode="nearest")[0]
+        return out.flatten(1, 2)
+
+    for trial in range(60):
+        B, C, H, W = 2, 1 + trial % 5, 5 + (7 * trial) % 31, 3 + (11 * trial) % 29
+        size = (1 + (5 * trial) % 23, 2 + (3 * trial) % 19)
+        image = torch.randn(B, 3, H, W, generator=g)
+        if trial % 2:
+            seg = F.one_hot(torch.randint(0, C, (B, H, W), generator=g), C).permute(0, 3, 1, 2).float()
+            seg[:, -1] = 0  # an absent class
+        else:
+            seg = (torch.rand(B, C, H, W, generator=g) < 0.1) * torch.rand(B, C, H, W, generator=g)
+        assert torch.equal(class_crops(image, seg, size), reference(image, seg, size)), (trial, H, W, size)
 
 
 def test_forward_backward_one_training_step(tiny):

@@ -104,3 +104,37 @@ def test_controllable3d_pipeline_keeps_inputs_on_the_model_device():
         if isinstance(module, torch.nn.Module):
             module.to("meta")
     assert _runs_on_meta(lambda: pipe.sample(seed=0, azimuth=30.0, elevation=20.0).render()) in ("done", "copy-out")
+
+
+def test_image2stylegan_pipeline_keeps_inputs_on_the_model_device():
+    """The embedding loop (W+ then noise, masked MSE + perceptual + style) with G and the backbone on ``meta``:
+    the image, masks, mean w, noise and the style target must follow the model, and no step may read a loss on
+    the host (the log is read at callbacks and at the end)."""
+    from synthkit.pipelines.image2stylegan import load_image2stylegan
+
+    pipe = load_image2stylegan(device="cpu")
+    S = pipe.image_size
+    rng = np.random.default_rng(0)
+    a, b = (rng.integers(0, 255, (S, S, 3), dtype=np.uint8) for _ in range(2))
+    mask = np.zeros((S, S), bool)
+    mask[S // 4 : S // 2, S // 4 : S // 2] = True
+    pipe.G.to("meta")
+    pipe.backbone.to("meta")
+    pipe._w_mean = None
+    assert pipe.G.const.device.type == "meta" and module_device(pipe.backbone).type == "meta"
+    short = dict(steps_w=2, steps_noise=2)
+    for call in (lambda: pipe.reconstruct(a, **short), lambda: pipe.crossover(a, b, mask, **short),
+                 lambda: pipe.local_style_transfer(a, b, mask, **short),
+                 lambda: pipe.embed(a, schedule="joint", w_rows=[0, 1], **short)):
+        assert _runs_on_meta(call) == "copy-out"
+
+
+def test_metric_features_follow_the_backbone_device():
+    """FID/KID features: CPU images are sent, batch by batch, to wherever the backbone is."""
+    from synthkit.backbones import load_backbone
+    from synthkit.metrics.fid import extract_features
+
+    backbone = load_backbone("toyscapes").to("meta")
+    images = torch.zeros(3, 3, 32, 32)
+    assert _runs_on_meta(lambda: extract_features(images, backbone, batch_size=2),
+                         copy_out=("extract_features",)) == "copy-out"

@@ -138,8 +138,8 @@ def mcsd_mocd(model: Any, labels: Sequence[Any], num_classes: int | None = None,
         raise ValueError(f"num_samples must be >= 2 (pairs are needed), got {num_samples}")
     if len(labels) == 0:
         raise ValueError("mcsd_mocd: no label maps given")
-    lpips = lpips or LPIPS("auto")
     device = next(model.parameters()).device if isinstance(model, torch.nn.Module) else torch.device("cpu")
+    lpips = lpips or LPIPS("auto", device=device)  # the distance network runs where the images are made
     g = torch.Generator().manual_seed(seed)
     csd: dict[int, list[float]] = {}
     ocd: dict[int, list[float]] = {}

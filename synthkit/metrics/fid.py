@@ -21,6 +21,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from synthkit.devices import module_device
 from synthkit.metrics.provenance import MetricResult
 
 __all__ = ["frechet_distance", "gaussian_stats", "kid_mmd2", "extract_features", "fid", "kid", "fid_from_features",
@@ -82,9 +83,10 @@ def extract_features(images: Tensor, backbone=None, layer: str | None = None, ba
 
         backbone = load_backbone("toyscapes")
     layer = layer or backbone.fid_layer
+    device = module_device(backbone)  # each batch goes where the backbone is (a GPU one reads CPU images)
     out = []
     for i in range(0, images.shape[0], batch_size):
-        f = backbone.features(images[i:i + batch_size], [layer])[layer]
+        f = backbone.features(images[i:i + batch_size].to(device), [layer])[layer]
         if f.dim() == 4:
             f = f.mean(dim=(2, 3))  # spatial layer -> global average   [B, C]
         out.append(f.double().cpu())

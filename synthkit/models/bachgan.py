@@ -491,12 +491,13 @@ def g_loss(
     seg_logprob: Tensor | None = None,
     label: Tensor | None = None,
     backbone: nn.Module | None = None,
-) -> tuple[Tensor, dict[str, float]]:
+) -> tuple[Tensor, dict[str, Tensor]]:
     """BachGAN's generator objective (SPADE's, without KL):
 
     L_G = -E[D(L, x_fake)] + lambda_feat * L_FM + lambda_perceptual * L_perc (+ lambda_seg * L_seg)
 
-    Returns (total, {term: value}) for logging.
+    Returns (total, {term: detached value}) for logging; the values stay tensors on the model's device (a
+    ``float()`` here would make every training step wait for the GPU; the loop converts them after stepping).
     """
     from synthkit.losses import backbone_perceptual_loss, feature_matching_loss, g_hinge_loss
 
@@ -514,7 +515,7 @@ def g_loss(
             raise ValueError("lambda_seg > 0 needs seg_logprob and the label map")
         terms["g_seg"] = config.lambda_seg * seg_nll_loss(seg_logprob, label)
     total = sum(terms.values())
-    return total, {k: float(v.detach()) for k, v in terms.items()}
+    return total, {k: v.detach() for k, v in terms.items()}
 
 
 # ----------------------------------------------------------------------------------------------------------------

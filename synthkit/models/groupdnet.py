@@ -460,20 +460,40 @@ def class_crops(image: torch.Tensor, seg: torch.Tensor, size: tuple[int, int]) -
 
     For each class c: image * m_c, cropped to the bounding box of m_c, resized (nearest) to ``size``.
     An absent class gives zeros. Channels [3c, 3c+3) belong to class c.
+
+    One gather for all samples and classes, computed where ``seg`` is: no per-class loop and no host round trip
+    (the boxes stay tensors), so a training step on a GPU does not wait on B x C synchronisations. The source
+    pixels are those of ``F.interpolate(crop, size, mode="nearest")`` (tests/test_groupdnet.py compares them).
     """
-    B, C = seg.shape[:2]
-    out = image.new_zeros(B, C, 3, *size)
-    for b in range(B):
-        for c in range(C):
-            mask = seg[b, c]
-            rows = mask.any(dim=1).nonzero()  # [n, 1]
-            if rows.numel() == 0:
-                continue
-            cols = mask.any(dim=0).nonzero()
-            y0, y1, x0, x1 = rows[0, 0], rows[-1, 0] + 1, cols[0, 0], cols[-1, 0] + 1
-            crop = (image[b] * mask)[None, :, y0:y1, x0:x1]  # [1, 3, h_c, w_c]
-            out[b, c] = F.interpolate(crop, size=size, mode="nearest")[0]
-    return out.flatten(1, 2)  # [B, C*3, *size]
+    B, C, H, W = seg.shape
+    h_out, w_out = size
+    present = seg != 0
+    y0, y1 = _extent(present.any(dim=3))  # [B, C] first row, last row + 1 (0, H for an absent class)
+    x0, x1 = _extent(present.any(dim=2))
+    ys = _nearest_source(y0, y1, h_out)  # [B, C, h_out] source rows
+    xs = _nearest_source(x0, x1, w_out)
+    index = (ys[..., :, None] * W + xs[..., None, :]).flatten(2)  # [B, C, h_out * w_out] flat source pixels
+    pixels = image.flatten(2)[:, None].expand(B, C, image.shape[1], H * W)
+    crops = pixels.gather(3, index[:, :, None].expand(B, C, image.shape[1], h_out * w_out))
+    crops = crops * seg.flatten(2).gather(2, index)[:, :, None]  # image * m_c at the source pixel
+    return crops.reshape(B, C * image.shape[1], h_out, w_out)
+
+
+def _extent(any_: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """[..., L] bool -> (first True, last True + 1), each [...]; (0, L) where there is none."""
+    n = any_.shape[-1]
+    hits = any_.to(torch.uint8)
+    return hits.argmax(-1), n - hits.flip(-1).argmax(-1)  # argmax gives the first maximum
+
+
+def _nearest_source(lo: torch.Tensor, hi: torch.Tensor, out: int) -> torch.Tensor:
+    """Source indices of a nearest resize of [lo, hi) to ``out`` samples, as ATen computes them: the scale
+    in / out in float32, floor(i * scale), clamped to in - 1."""
+    n = hi - lo
+    scale = n.float() / out
+    i = torch.arange(out, device=lo.device, dtype=torch.float32)
+    src = torch.floor(i * scale[..., None]).long()
+    return lo[..., None] + torch.minimum(src, (n - 1).clamp(min=0)[..., None])
 
 
 class GroupDNetEncoder(nn.Module):

@@ -607,8 +607,8 @@ def semantic_reconstruction_loss(
         scale = real.abs().mean().clamp(min=1e-6) if normalize else 1.0  # s_l
         if fake.dim() == 4 and pool > 1 and fake.shape[-1] >= pool:
             fake, real, m = F.max_pool2d(fake, pool), F.max_pool2d(real, pool), F.max_pool2d(m, pool)
-        weight = m.sum() * fake.shape[1]
-        if weight > 0 and alpha > 0:
+        if alpha > 0:  # an empty mask adds 0 (its numerator is 0), with no host round trip to test it
+            weight = (m.sum() * fake.shape[1]).clamp(min=torch.finfo(fake.dtype).tiny)
             loss = loss + alpha * (m * (fake - real).abs()).sum() / (weight * scale)
     return loss
 

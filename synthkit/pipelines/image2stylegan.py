@@ -155,11 +155,14 @@ class Image2StyleGANPipeline:
 
     def _loss(self, img: Tensor, x: Tensor, y: Tensor | None, m_mse: Tensor, m_p: Tensor | None,
               m_s: Tensor | None, lambdas: dict[str, float], feats_x: dict | None, gram_y: Tensor | None,
-              mse_only: bool) -> tuple[Tensor, dict[str, float]]:
+              mse_only: bool, outside: bool) -> tuple[Tensor, dict[str, Tensor]]:
+        """The masked loss and its terms (detached tensors, left on the device: the caller reads them when it
+        needs numbers, so a step does not wait for the GPU). ``outside``: M_m is 0 somewhere (decided once, on the
+        host, before the loop)."""
         terms: dict[str, Tensor] = {}
         area = m_mse.mean().clamp_min(1e-8)
         terms["mse"] = lambdas["mse"] * ((img - x).pow(2) * m_mse).mean() / area  # MSE where M_m = 1
-        if y is not None and lambdas["mse2"] > 0 and (1 - m_mse).sum() > 0:
+        if y is not None and lambdas["mse2"] > 0 and outside:
             terms["mse2"] = lambdas["mse2"] * ((img - y).pow(2) * (1 - m_mse)).mean() / (1 - m_mse).mean()
         if not mse_only and self.backbone is not None and (m_p is not None or m_s is not None):
             img_f = img.clamp(-1, 1)  # the backbone takes images in [-1, 1]; the MSE terms see the raw output
@@ -171,7 +174,7 @@ class Image2StyleGANPipeline:
                 fs = self.backbone.features(img_f * m_s, [self.style_layer])[self.style_layer]
                 terms["style"] = lambdas["style"] * F.mse_loss(gram(fs), gram_y)
         total = sum(terms.values())
-        return total, {k: float(v.detach()) for k, v in terms.items()}
+        return total, {k: v.detach() for k, v in terms.items()}
 
     # ---- the embedding ---------------------------------------------------------------------------------------
     def embed(
@@ -218,12 +221,14 @@ class Image2StyleGANPipeline:
             y_t, y_notes = (y.to(dev), []) if isinstance(y, Tensor) and y.ndim == 4 else self.prepare_image(y, "y")
             y_t = y_t.to(dev)
             notes += y_notes
-        ones = torch.ones(1, 1, self.image_size, self.image_size, device=dev)
-        m_mse = ones if mask_mse is None else self._mask_tensor(mask_mse, dev)
-        m_p = ones if mask_perceptual is None else self._mask_tensor(mask_perceptual, dev)
-        m_s = None if mask_style is None else self._mask_tensor(mask_style, dev)
-        if float(m_mse.sum()) == 0:
+        ones = torch.ones(1, 1, self.image_size, self.image_size)
+        m_mse = ones if mask_mse is None else self._mask_tensor(mask_mse)
+        if float(m_mse.sum()) == 0:  # checked where the mask was made (the CPU for arrays), before the loop
             raise ValueError("the MSE mask is empty: nothing of the image would be matched; paint a region")
+        outside = bool((m_mse < 1).any())
+        m_mse = m_mse.to(dev)
+        m_p = ones.to(dev) if mask_perceptual is None else self._mask_tensor(mask_perceptual).to(dev)
+        m_s = None if mask_style is None else self._mask_tensor(mask_style).to(dev)
         lambdas = {"mse": lambda_mse, "mse2": lambda_mse2, "perceptual": lambda_perceptual if self.layers else 0.0,
                    "style": lambda_style}
         with torch.no_grad():
@@ -255,7 +260,7 @@ class Image2StyleGANPipeline:
         else:
             stages = [("joint", steps_w + steps_noise,
                        [{"params": [wplus], "lr": lr_w}, {"params": noise, "lr": lr_noise}], False)]
-        history: list[dict[str, float]] = []
+        steps_log: list[tuple[str, int, Tensor, dict[str, Tensor]]] = []  # read on the host at callbacks and the end
         stopped = False
         from tqdm.auto import tqdm
 
@@ -266,14 +271,14 @@ class Image2StyleGANPipeline:
             opt = torch.optim.Adam(groups, betas=(0.9, 0.999), eps=1e-8)
             for step in range(steps):
                 img = G.synthesis(current_wplus(), noise)
-                loss, terms = self._loss(img, x, y_t, m_mse, m_p, m_s, lambdas, feats_x, gram_y, mse_only)
+                loss, terms = self._loss(img, x, y_t, m_mse, m_p, m_s, lambdas, feats_x, gram_y, mse_only, outside)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
-                history.append({"stage": stage, "step": step, "loss": float(loss.detach()), **terms})
+                steps_log.append((stage, step, loss.detach(), terms))
                 bar.update(1)
                 if callback is not None and (step + 1) % callback_every == 0:
-                    if callback(stage, step + 1, history[-1], img.detach()):
+                    if callback(stage, step + 1, _history(steps_log[-1:])[0], img.detach()):
                         notes.append(f"stopped by the caller at {stage} step {step + 1}")
                         stopped = True
                         break
@@ -282,13 +287,15 @@ class Image2StyleGANPipeline:
             final_w = current_wplus().detach()
             final_noise = [n.detach() for n in noise]
             out = G.synthesis(final_w, final_noise).clamp(-1, 1)
-        return EmbedResult(to_uint8(out[0]), final_w.cpu(), [n.cpu() for n in final_noise], history,
+        image_out = to_uint8(out[0])  # the first copy to the host, after all the device's work
+        return EmbedResult(image_out, final_w.cpu(), [n.cpu() for n in final_noise], _history(steps_log),
                            psnr(out, x, m_mse), notes, out.cpu())
 
-    def _mask_tensor(self, mask: Any, dev: Any) -> Tensor:
+    def _mask_tensor(self, mask: Any) -> Tensor:
+        """A mask as float [1, 1, S, S]: a 4-D tensor as it is (on its device), anything else via prepare_mask."""
         if isinstance(mask, Tensor) and mask.ndim == 4:
-            return mask.float().to(dev)
-        return self.prepare_mask(mask).to(dev)
+            return mask.float()
+        return self.prepare_mask(mask)
 
     # ---- applications ----------------------------------------------------------------------------------------
     def reconstruct(self, image: Any, **kw: Any) -> EmbedResult:
@@ -352,6 +359,21 @@ class Image2StyleGANPipeline:
                           edit=lambda i, f: m * f + (1 - m) * feats_b[i] if i == level else f).clamp(-1, 1)
         return EmbedResult(to_uint8(out[0]), a.wplus, a.noise, [], None,
                            [f"feature maps blended at {resolution}x{resolution}"], out.cpu())
+
+
+def _history(steps_log: list[tuple[str, int, Tensor, dict[str, Tensor]]]) -> list[dict[str, Any]]:
+    """The per-step log as ``{"stage", "step", "loss", term: value}`` dicts of floats: one copy to the host for
+    all the steps given."""
+    if not steps_log:
+        return []
+    names = [list(terms) for _, _, _, terms in steps_log]
+    flat = torch.stack([t.float() for _, _, loss, terms in steps_log for t in (loss, *terms.values())]).cpu().tolist()
+    rows, i = [], 0
+    for (stage, step, _, _), keys in zip(steps_log, names):
+        values = flat[i:i + 1 + len(keys)]
+        i += 1 + len(keys)
+        rows.append({"stage": stage, "step": step, "loss": values[0], **dict(zip(keys, values[1:]))})
+    return rows
 
 
 def load_image2stylegan(name_or_path: str = DEFAULT_MODEL, backbone: Any = "toyscapes",
