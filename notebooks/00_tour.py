@@ -29,7 +29,14 @@
 # 3. **the offline backbone**: a small segmenter/classifier that turns images into scores (pixel accuracy, mIoU) and
 #    features;
 # 4. **checkpoints**: what a saved model is, how `synthkit.load` finds it, and why it is safe to open;
-# 5. **the training loop**, on a toy GAN, with a live loss plot and a slider over the samples it saved.
+# 5. **the training loop**, on a toy GAN, with a live loss plot and a slider over the samples it saved, after
+#    the GAN vocabulary every paper notebook uses (losses, weight averaging, normalisation, the scores).
+#
+# **What you should know already**: PyTorch tensors and `nn.Module`s, convolutions (stride, padding, `groups`),
+# linear layers and MLPs (multi-layer perceptrons: linear layers with a nonlinearity between them), ReLU and leaky
+# ReLU (LReLU), softmax and cross-entropy, backpropagation and the Adam optimiser, RGB images as
+# `[3, H, W]` tensors. Everything specific to GANs and to these papers is defined where it first appears, in
+# **bold**, here or in the paper's notebook.
 #
 # | notebook | paper | what you do in it |
 # |---|---|---|
@@ -116,6 +123,8 @@ print(f"image {s.image.shape} {s.image.dtype}, label {s.label.shape} {s.label.dt
 # Three views of the same scene: the image, its **label map** (one class id per pixel, drawn here in the palette's
 # colours) and the **boxes** of the "things" (trees, buildings, cars; outlined in their class colour). SMIS and
 # Semantic Pyramid start from the label map; BachGAN starts from the boxes alone.
+# **SPADE** (Park et al., CVPR 2019) is the generator SMIS and BachGAN build on: it turns a label map into an image,
+# re-injecting the map into every layer (section 5 shows how).
 
 # %%
 views = {"image": s.image, "label map": colorize(s.label, pal),
@@ -255,7 +264,7 @@ plt.show()
 
 # %% [markdown]
 # A map from another dataset is refused with an error that names the bad ids, instead of a crash deep inside a
-# model (a classic with SPADE-family code: "CUDA device-side assert triggered").
+# model (a classic with label-map generators: "CUDA device-side assert triggered").
 
 # %%
 try:
@@ -266,8 +275,8 @@ except ValueError as err:
 # %% [markdown]
 # ## 3. The offline backbone: scores and features without a download
 #
-# Papers score generated images with networks trained on real data (a DRN segmenter for mIoU, Inception for FID,
-# VGG for perceptual losses). synthkit ships one small stand-in trained on Toyscapes: a VGG-like classifier (6 scene
+# Papers score generated images with networks trained on real data (a DRN segmenter, the Inception classifier,
+# VGG features; section 5 says what each score measures). synthkit ships one small stand-in trained on Toyscapes: a VGG-like classifier (6 scene
 # categories) with a segmentation head (12 classes). Every number it produces carries its **provenance**, and is
 # never comparable to a published number.
 
@@ -279,8 +288,11 @@ print(backbone.provenance)
 
 # %% [markdown]
 # Segment images from the **test** split (never seen during training) and compare with the true label maps.
-# This is the protocol SPADE, SMIS and BachGAN use on *generated* images: a good generator puts each class where the
-# label map asked for it, so the segmenter finds it there.
+# Two scores: *pixel accuracy* (the share of pixels given their true class) and **mIoU**, the mean over classes of
+# the **IoU** (intersection over union: pixels where both prediction and truth say class c, divided by pixels where
+# either does), which does not let a large class like sky hide a missed small one. This is the protocol the
+# label-map papers (SMIS, BachGAN) use on *generated* images: a good generator puts each class where the label map
+# asked for it, so the segmenter finds it there.
 
 # %%
 test = ToyscapesDataset(size=128, length=4 if FAST else 16, split="test")
@@ -317,7 +329,8 @@ for i in range(min(4, len(probs))):
 
 # %% [markdown]
 # ...and is read as a **pyramid of features**, shallow (edges, colours; high resolution) to deep (what the scene is;
-# one vector). Semantic Pyramid generates images from one of these levels; perceptual losses compare them.
+# one vector). Semantic Pyramid generates images from one of these levels; a **perceptual loss** compares two images
+# by the distance between their features at some of these levels (more in section 5).
 
 # %%
 with torch.no_grad():
@@ -424,8 +437,9 @@ print("HF_HUB_OFFLINE:", constants.HF_HUB_OFFLINE, "| cache:", constants.HF_HUB_
 # %% [markdown]
 # ## 5. The training loop, on a toy GAN
 #
-# **The two players.** A GAN has a generator $G$, which turns a random code $z \sim \mathcal N(0, I)$ into an image,
-# and a discriminator $D$, which gives an image a score (a *logit*: high for "real", low for "generated"). They
+# **The two players.** A **GAN** (generative adversarial network) has a generator $G$, which turns a random code
+# $z \sim \mathcal N(0, I)$ into an image, and a discriminator $D$, which gives an image a score (a **logit**, a
+# raw score before any sigmoid: high for "real", low for "generated"). They
 # train in turns: $D$ learns to tell real images from $G(z)$, $G$ learns to make $D$ score its images as real. Each
 # paper picks a pair of losses; synthkit has them as pure functions in `synthkit.losses`:
 #
@@ -481,8 +495,57 @@ print(f"largest singular value: plain {float(torch.linalg.matrix_norm(layer.weig
       f"spectrally normalised {float(torch.linalg.matrix_norm(sn_layer.weight.detach(), 2)):.2f}")
 
 # %% [markdown]
-# **What the scores measure.** *FID* compares the mean and covariance of backbone features of real and generated
-# images (0: the same distribution); *KID* is an unbiased kernel version that behaves better at small N; *LPIPS*
+# **The conditional GAN toolbox.** SMIS and BachGAN (and SPADE, which both build on) make an image *from a label
+# map*: a conditional GAN, where $G$ and $D$ both see the condition. They share these parts, named in their
+# losses and their code:
+#
+# - **Batch normalisation** (BN): normalise each channel over the batch and the pixels to mean 0, variance 1,
+#   $\mathrm{BN}(x) = (x - \mu_c) / \sigma_c$ (running averages of $\mu_c, \sigma_c$ are used in eval mode).
+# - **SPADE** (spatially-adaptive denormalisation, Park et al., CVPR 2019): after BN, every pixel is scaled and
+#   shifted by maps that a small conv net computes from the label map $m$,
+#   $\mathrm{SPADE}(x, m) = \mathrm{BN}(x) \odot (1 + \gamma(m)) + \beta(m)$, so the label map steers every layer.
+# - A **PatchGAN** discriminator gives a *map* of logits, one per overlapping patch (it is fully convolutional);
+#   a *two-scale* one runs a second copy on the image downsampled by 2.
+# - **Feature matching** ($\mathcal L_{FM}$): the mean absolute (L1) difference between $D$'s intermediate
+#   features of the real image and of the generated one, summed over $D$'s layers.
+# - A **perceptual loss** ($\mathcal L_{perc}$): the same L1 on the features of a fixed, pretrained network (VGG
+#   in the papers; synthkit's offline backbone on Toyscapes).
+# - The **KL divergence** and the **reparameterisation trick** (SMIS's encoder, as in a variational autoencoder): an encoder gives a
+#   mean $\mu$ and a log-variance $\log\sigma^2$ per code entry; the code is $z = \mu + \varepsilon\sigma$ with
+#   $\varepsilon \sim \mathcal N(0, I)$, so gradients reach $\mu$ and $\sigma$; the term
+#   $\mathrm{KL}(\mathcal N(\mu, \sigma^2)\,\|\,\mathcal N(0, I)) = \tfrac12 \sum (\mu^2 + \sigma^2 - \log\sigma^2 - 1)$ keeps the
+#   codes close to the $\mathcal N(0, I)$ you sample from at test time.
+# - **TTUR** (two time-scale update rule): $D$ and $G$ get different learning rates (SPADE: 4e-4 for $D$, 1e-4
+#   for $G$), so $D$ keeps up without many extra steps.
+#
+# Each in a line of code: SPADE on a two-class map, feature matching on two fake discriminator outputs, and the
+# KL term computed by `synthkit.losses.kl_divergence` against the formula above.
+
+# %%
+from synthkit.losses import feature_matching_loss, kl_divergence
+
+x = torch.randn(4, 8, 16, 16)                                   # features: batch 4, 8 channels, 16x16
+m = torch.zeros(4, 2, 16, 16)
+m[:, 0, :8], m[:, 1, 8:] = 1, 1                                 # a label map: class 0 on top, class 1 below
+bn = torch.nn.BatchNorm2d(8, affine=False)
+to_gamma, to_beta = torch.nn.Conv2d(2, 8, 3, padding=1), torch.nn.Conv2d(2, 8, 3, padding=1)
+spade = bn(x) * (1 + to_gamma(m)) + to_beta(m)
+normed = bn(x)
+print(f"BN: largest |channel mean| {float(normed.mean(dim=(0, 2, 3)).abs().max()):.0e}, channel std "
+      f"{float(normed.std(dim=(0, 2, 3)).mean()):.2f} | SPADE output {tuple(spade.shape)}, modulated per pixel by m")
+
+feats_real = [[torch.randn(4, 16, 8, 8), torch.randn(4, 1, 4, 4)]]  # one scale: a block's features, then the logits
+feats_fake = [[f + 0.1 for f in feats_real[0]]]
+print(f"feature matching: {float(feature_matching_loss(feats_fake, feats_real)):.4f} (every feature off by 0.1; logits left out)")
+
+mu, logvar = torch.randn(2, 8), torch.randn(2, 8)
+z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()            # the reparameterisation trick
+by_hand = 0.5 * (mu**2 + logvar.exp() - logvar - 1).sum()
+print(f"KL: library {float(kl_divergence(mu, logvar)):.4f}, formula {float(by_hand):.4f}; z {tuple(z.shape)}")
+
+# %% [markdown]
+# **What the scores measure.** **FID** (Fréchet Inception distance) compares the mean and covariance of backbone features of real and generated
+# images (0: the same distribution); **KID** (kernel Inception distance) is an unbiased kernel version that behaves better at small N; *LPIPS*
 # is a distance between two images in a network's feature space. Each depends on its network: with synthkit's
 # offline backbone they rank our models against each other, never against a paper's table. Below: two halves of
 # the held-out set against each other (FID is not 0 at small N: the estimate is biased upward; KID is unbiased, so it scatters
@@ -515,7 +578,9 @@ for name, other in (("real vs real", real[N_SCORE:]), ("real vs blurred", blurre
 #     every few steps: log losses, save a sample grid, save a checkpoint
 # ```
 #
-# The task here is a tiny DCGAN (`synthkit/models/toy.py`) that learns to draw 32x32 Toyscapes images.
+# The task here is a tiny **DCGAN** (Radford et al. 2016's all-convolutional GAN: strided convolutions instead of
+# pooling, batch normalisation, no fully connected layers; `synthkit/models/toy.py`) that learns to draw 32x32
+# Toyscapes images.
 # `resolve_task` is what `synthkit train toy --preset toyscapes32` calls.
 #
 # One setting is changed for a short run: the EMA generator averages roughly the last `1 / (1 - ema_decay)` steps.

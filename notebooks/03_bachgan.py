@@ -480,7 +480,9 @@ display(car_slider, out_widget)
 #   split, and a scene never retrieves itself (the official Cityscapes loader skips a self-match too);
 # * **D** is SPADE's two-scale PatchGAN on `concat(L, image)`: it judges the image *given the boxes* (not given S);
 # * **G's loss** is SPADE's without the KL term: hinge + 10 x feature matching (+ 10 x perceptual, VGG19 in the
-#   paper, the offline backbone for Toyscapes) (+ the auxiliary segmentation NLL of the official `--seg` option).
+#   paper, the offline backbone for Toyscapes) (+ the auxiliary segmentation **NLL**, the negative log-likelihood
+#   of each pixel's true class under a segmentation head on G's features, i.e. cross-entropy: the official
+#   `--seg` option).
 #   We use the recipe of the bundled model: feature matching and the segmentation head, no perceptual term;
 # * Adam (0, 0.9), lr_G 1e-4, lr_D 4e-4 (TTUR).
 #
@@ -730,8 +732,8 @@ print(ade20k_boxes(demo, object_classes={7}))
 # %% [markdown]
 # **The authors' weights.** `BachGan.zip` (`city_model/60_net_G.pth`, `ade_model/150_net_G.pth`) was shared on a
 # university OneDrive link that has expired (issue Cold-Winter/BachGAN#6). If you have a copy, convert it: the
-# converter maps the official key names, drops the six modules the official forward pass never uses (a leftover FCN
-# fusion; `conversion.json` lists them) and writes a synthkit folder. The weights are CC BY-NC-SA 4.0 (non-commercial).
+# converter maps the official key names, drops the six modules the official forward pass never uses (a leftover
+# **FCN**, fully convolutional network, fusion branch; `conversion.json` lists them) and writes a synthkit folder. The weights are CC BY-NC-SA 4.0 (non-commercial).
 #
 # ```bash
 # synthkit convert bachgan city_model/60_net_G.pth --out bachgan-cityscapes

@@ -238,7 +238,9 @@ for sigma in (0.02, 0.0):
 #   each appearance code to a point cloud (positions in the unit cube and a feature vector per point);
 # - **renderer**: the points are posed, projected and splatted (a Gaussian per point) into a feature image per
 #   primitive; the primitive's soft silhouette gives its mask and depth;
-# - **2D generator** (shared by all primitives, AdaIN on the appearance code): feature image → RGB, alpha
+# - **2D generator** (shared by all primitives; **AdaIN**, adaptive instance normalisation, injects the appearance
+#   code: each channel of a primitive's feature map is normalised on its own, then scaled and shifted by values an
+#   MLP computes from the code): feature image → RGB, alpha
 #   (kept only inside the silhouette) and a depth offset; a small background generator paints the sky and ground
 #   from the camera's ray directions;
 # - **compositing**, front to back: a layer at depth rank $k$ gets the light that the nearer layers let through,

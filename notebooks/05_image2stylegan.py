@@ -105,8 +105,9 @@ print("synthkit", synthkit.__version__, "| torch", torch.__version__, "| trainin
 # %% [markdown]
 # ## 1. The synthesis path
 #
-# `z ~ N(0, I)` goes through the **mapping network** (pixel norm, then a few equalized-lr linear layers) to
-# `w`. The synthesis network starts from a learned 4×4 constant; at every resolution one *up-conv* and one conv,
+# `z ~ N(0, I)` goes through the **mapping network** (**pixel norm**: divide `z` by its root mean square; then a
+# few linear layers with an **equalized learning rate**: weights stored at unit scale and multiplied by their
+# He-init constant at run time, so Adam moves every layer at the same pace) to `w`. The synthesis network starts from a learned 4×4 constant; at every resolution one *up-conv* and one conv,
 # each **modulated** by its own style `s = A(w)` (Eq. 1: scale the weights' input channels by `s`; Eq. 3: divide
 # each output filter by its norm, *demodulation*), then **noise**: `x + B · n` with one noise map `n` per layer. A
 # 1×1 *tRGB* per resolution adds to the upsampled RGB of the previous one (the skip generator).
@@ -164,7 +165,9 @@ print("learned noise strength per layer:", strengths)
 # ## 3. Embedding: W+ first, then the noise
 #
 # Embedding optimises the inputs, never the weights. The loss compares the generated image with the target:
-# MSE plus a perceptual term (backbone features). The paper's schedule is **sequential**: first W+ (from the mean
+# the **MSE** (mean squared error over the pixels) plus a perceptual term (backbone features; 00 defines it). How
+# close a result is we report as **PSNR**, the peak signal-to-noise ratio $10 \log_{10}(\text{range}^2 /
+# \text{MSE})$ in decibels (images in [-1, 1]: range 2): higher is closer, and each 10 dB is a tenth of the MSE. The paper's schedule is **sequential**: first W+ (from the mean
 # w, noise frozen), then the noise maps (W+ frozen, MSE only, a much larger learning rate). Optimising both from the
 # start (**joint**, what many projectors do) lets the noise explain the image before W+ has found the layout.
 
@@ -213,7 +216,11 @@ show_row(edited, [f"{t:.1f} to mean, {n}" for t in (0.0, 0.3, 0.6) for n in ("fi
 # $$L = \lambda_s L_{style}(M_s \odot G, M_s \odot y) + \lambda_{mse}\|M_m \odot (G - x)\|^2
 #       + \lambda_{mse2}\|(1 - M_m) \odot (G - y)\|^2 + \lambda_p L_{percept}(M_p \odot G, M_p \odot x)$$
 #
-# `x` is the image to match, `y` a second image. The applications only choose `x`, `y` and the masks (blurred so the
+# `x` is the image to match, `y` a second image, $G$ the generated image. $M_m$, $M_p$, $M_s$ are masks (1 where
+# the term applies): the MSE to `x` counts inside $M_m$ and the MSE to `y` outside it; $L_{percept}$ is the
+# perceptual loss inside $M_p$; $L_{style}$ compares **Gram matrices** inside $M_s$ (for a layer's features $f$,
+# $\mathrm{Gram}_{ij} = \sum_p f_i(p) f_j(p)$ over the pixels $p$: which channels fire together, i.e. texture and
+# colour, with the positions summed away). The applications only choose `x`, `y` and the masks (blurred so the
 # seams do not show):
 
 # %%
