@@ -5,7 +5,7 @@
     python notebooks/record_run.py --mode lecture          # SYNTHKIT_LECTURE=1 (meant for a GPU)
 
 Each run executes the notebook with nbclient (``SYNTHKIT_SOLUTIONS=1``, ``MPLBACKEND=Agg``), saves its figures
-(``save_fig``) under ``notebooks/runs/<mode>/<name>/`` and writes one row of the "Recorded runs" table in
+(``save_fig``) under ``notebooks/recorded/<mode>/<name>/`` (committed) and writes one row of the "Recorded runs" table in
 notebooks/README.md: date, commit, device, wall time, the sha256 of the bundled model the notebook teaches (so a
 retrained model shows which recorded run is out of date; ``tests/test_notebook_runs.py`` checks it), the load of the
 machine, and the figures. The FAST mode is what the tests run; this is the mode a student runs.
@@ -70,7 +70,7 @@ def run_notebook(name: str, mode: str, timeout_s: int) -> list[str]:
 
     from synthkit import registry
 
-    figures = HERE / "runs" / mode / name
+    figures = HERE / "recorded" / mode / name  # committed (runs/ is ignored: training outputs)
     figures.mkdir(parents=True, exist_ok=True)
     for old in figures.glob("*.png"):
         old.unlink()
@@ -99,7 +99,7 @@ def run_notebook(name: str, mode: str, timeout_s: int) -> list[str]:
                             text=True).stdout.strip() or "unknown"
     # edits not committed (besides what this script writes) make the commit an approximation: say so
     changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!notebooks/README.md",
-                              ":!notebooks/runs"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+                              ":!notebooks/recorded"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     if changed:
         commit += "+uncommitted"
     model = MODEL_OF[name]
@@ -107,7 +107,7 @@ def run_notebook(name: str, mode: str, timeout_s: int) -> list[str]:
     pngs = sorted(p.name for p in figures.glob("*.png"))
     return [f"`{name}`", mode, dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M"), commit, device,
             f"{wall / 60:.1f} min", f"{model} {sha[:12]}", load,
-            f"{len(pngs)} in [runs/{mode}/{name}/](runs/{mode}/{name}/)"]
+            f"{len(pngs)} in [recorded/{mode}/{name}/](recorded/{mode}/{name}/)"]
 
 
 def main(argv: list[str] | None = None) -> int:

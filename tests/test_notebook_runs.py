@@ -35,7 +35,7 @@ def test_recorded_full_run_is_for_the_current_model(name):
     assert row[6] == f"{model} {registry.get(model).sha256[:12]}", (
         f"{name}: its recorded full run used {row[6]}, but {model} is now {registry.get(model).sha256[:12]}: "
         f"run python notebooks/record_run.py {name}")
-    figures = ROOT / "notebooks" / "runs" / "full" / name
+    figures = ROOT / "notebooks" / "recorded" / "full" / name  # committed beside the README
     pngs = sorted(figures.glob("*.png"))
     assert pngs and row[8].startswith(f"{len(pngs)} in "), (row[8], len(pngs))
 
@@ -45,7 +45,7 @@ def test_table_round_trips(tmp_path, monkeypatch):
     readme.write_text("# notebooks\n")
     monkeypatch.setattr(record_run, "README", readme)
     row = ["`00_tour`", "full", "2026-12-03 18:00", "abc1234", "cpu (2 cores)", "3.0 min", "toy-toyscapes32 3fd5",
-           "1.0 → 2.0", "5 in [runs/full/00_tour/](runs/full/00_tour/)"]
+           "1.0 → 2.0", "5 in [recorded/full/00_tour/](recorded/full/00_tour/)"]
     record_run.write_rows({("00_tour", "full"): row})
     assert record_run.read_rows() == {("00_tour", "full"): row}
     record_run.write_rows({("00_tour", "full"): row, ("01_smis", "full"): ["`01_smis`", *row[1:]]})
