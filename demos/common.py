@@ -15,6 +15,15 @@ are handled once, the same way, and tested once (``tests/test_demo_app.py``).
   traceback goes to the server log.
 - ``AppBlocks``: ``gr.Blocks`` for every app: a request whose inputs Gradio itself cannot read (validated and
   preprocessed before the function runs, so ``user_errors`` never sees it) gets a message naming the parameter.
+- ``editor_event(trigger, fn, inputs, outputs, **kw)``: register an event whose inputs or outputs include a
+  ``gr.ImageEditor``; every app uses it for those events (tests/test_demo_app.py lints the built apps). Gradio
+  6.31's front end asks every component that has ever had a loading status for its value (``get_data``) at each
+  status change of *any* event, and an ImageEditor answers by re-exporting its canvas and uploading it: once an
+  editor had been an event's input or output, every later event of the page made about 15 uploads (a 3D slider in
+  another tab waited ~400 ms more; every upload stays in Gradio's cache). Here the editor never gets a loading
+  status: a front-end-only step copies its value into a hidden twin (``gr.ImageEditor(visible=False)``, so the
+  server's own validation and preprocessing are unchanged, and so is the API: the backend event's parameter is an
+  ImageEditor), and an editor among the outputs is left out of the progress targets (``show_progress_on``).
 - ``on_gpu(duration)``: ``spaces.GPU`` on a ZeroGPU Space, a no-op anywhere else.
 - ``THEME`` / ``CSS`` / ``launch_kwargs()``: the look shared by ``demos/app.py`` and every Space (Gradio 6 takes
   theme and CSS in ``launch()``, not in ``gr.Blocks``).
@@ -55,6 +64,7 @@ __all__ = [
     "editor_mask",
     "launch_kwargs",
     "notes_markdown",
+    "editor_event",
     "on_gpu",
     "read_image_upload",
     "resize_note",
@@ -281,6 +291,55 @@ def user_errors(fn: F) -> F:
 
     wrapper.__synthkit_user_errors__ = True  # type: ignore[attr-defined]
     return wrapper  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# events with gr.ImageEditor inputs / outputs (see the module docstring: Gradio 6.31's get_data at every status change)
+
+def _twin(editor: gr.ImageEditor) -> gr.ImageEditor:
+    """The hidden ImageEditor that carries ``editor``'s value into backend events (one per editor, made on first
+    use inside the Blocks being built). Never rendered, so the front end never calls its ``get_data``."""
+    twin = getattr(editor, "_synthkit_twin", None)
+    if twin is None:
+        twin = gr.ImageEditor(visible=False, type=editor.type, image_mode=editor.image_mode, format=editor.format,
+                              label=editor.label, layers=False, transforms=())
+        editor._synthkit_twin = twin  # type: ignore[attr-defined]
+    return twin
+
+
+def _start(trigger: Any, fn: Any, inputs: list[Any], outputs: list[Any], after: str, **kwargs: Any) -> Any:
+    if isinstance(trigger, gr.events.Dependency):
+        return getattr(trigger, after)(fn, inputs, outputs, **kwargs)
+    triggers = list(trigger) if isinstance(trigger, (list, tuple)) else [trigger]
+    return gr.on(triggers=triggers, fn=fn, inputs=inputs, outputs=outputs, **kwargs)
+
+
+def editor_event(trigger: Any, fn: Callable[..., Any], inputs: Iterable[Any], outputs: Iterable[Any],
+                 after: str = "then", **kwargs: Any) -> Any:
+    """``gr.on(triggers, fn, inputs, outputs, **kwargs)`` (or ``dependency.then`` / ``.success`` when ``trigger`` is
+    an event already registered, chosen by ``after``) for events with ``gr.ImageEditor`` inputs or outputs.
+
+    Editors among ``inputs``: a front-end-only step (no server call, no loading status) copies each one's value into
+    its hidden twin, and ``fn`` runs next on the twins, in the same order and with the same preprocessing. Editors
+    among ``outputs``: the progress indicator goes on the other outputs (else on the non-editor inputs). Returns the
+    backend event (for ``.then``, ``cancels=``)."""
+    inputs, outputs = list(inputs), list(outputs)
+    is_editor = lambda c: isinstance(c, gr.ImageEditor)  # noqa: E731
+    if any(is_editor(c) for c in outputs) and "show_progress_on" not in kwargs:
+        shown = [c for c in outputs if not is_editor(c)] or [c for c in inputs if not is_editor(c)]
+        if not shown:
+            raise ValueError("editor_event: an event whose only outputs and inputs are ImageEditors has nowhere to "
+                             "show its progress; pass show_progress_on=[a component]")
+        kwargs["show_progress_on"] = shown
+    editors = list(dict.fromkeys(c for c in inputs if is_editor(c)))
+    if not editors:
+        return _start(trigger, fn, inputs, outputs, after, **kwargs)
+    twins = [_twin(e) for e in editors]
+    copy_kwargs = {"trigger_mode": kwargs["trigger_mode"]} if "trigger_mode" in kwargs else {}
+    copied = _start(trigger, None, editors, twins, after, js="(...values) => values.length === 1 ? values[0] : values",
+                    api_visibility="private", queue=False, **copy_kwargs)
+    swap = dict(zip(map(id, editors), twins))
+    return copied.then(fn, [swap.get(id(c), c) for c in inputs], outputs, **kwargs)
 
 
 def on_gpu(duration: int = 60) -> Callable[[F], F]:

@@ -30,7 +30,7 @@ import numpy as np
 
 from demos.common import (
     DEMO_DEVICE,
-    AppBlocks, editor_mask, launch_kwargs, notes_markdown, read_image_upload, user_errors, whole_number,
+    AppBlocks, editor_event, editor_mask, launch_kwargs, notes_markdown, read_image_upload, user_errors, whole_number,
 )
 from synthkit.pipelines.image2stylegan import DEFAULT_MODEL, Image2StyleGANPipeline, load_image2stylegan
 from synthkit.viz import to_uint8
@@ -229,12 +229,12 @@ def build_tab() -> None:
             result = gr.Image(label="Result", type="numpy", elem_id="embed-result", height=DISPLAY_SIZE, format="png",
                               interactive=False)
             status = gr.Markdown(elem_id="embed-status")
-    job = run.click(run_event, inputs=[editor, operation, second, steps_w, steps_noise, schedule],
-                    outputs=[result, status], api_name="embed_run", concurrency_limit=1, concurrency_id="embed")
+    job = editor_event(run.click, run_event, [editor, operation, second, steps_w, steps_noise, schedule],
+                       [result, status], api_name="embed_run", concurrency_limit=1, concurrency_id="embed")
     stop.click(None, cancels=[job])
     # .change: a Dropdown's .input fires twice per mouse pick in Gradio 6.31 (see semantic_inpainting)
-    example.change(example_editor, inputs=example, outputs=editor, api_name="embed_example",
-                  concurrency_id="examples")
+    editor_event(example.change, example_editor, [example], [editor], api_name="embed_example",
+                 concurrency_id="examples")
     second_ex.change(second_example, inputs=second_ex, outputs=second, api_name="embed_second_example",
                     concurrency_id="examples")
 

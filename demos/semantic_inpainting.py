@@ -41,6 +41,7 @@ from demos.common import (
     DEMO_DEVICE,
     AppBlocks,
     MAX_UPLOAD_PIXELS,
+    editor_event,
     editor_mask,
     launch_kwargs,
     notes_markdown,
@@ -416,22 +417,24 @@ def build_tab() -> None:
             c_result = _image("Composite (Semantic Pyramid)", "pyramid-c-result")
         c_notes = gr.Markdown("", elem_id="pyramid-c-notes")
 
-    gr.on(triggers=[run.click, seed.submit, keep.input], fn=inpaint_event, inputs=[editor, level, seed, keep],
-          outputs=[shown, result, notes], api_name="pyramid_inpaint")
-    level.release(inpaint_event, inputs=[editor, level, seed, keep], outputs=[shown, result, notes],
-                  api_visibility="private")
+    # events that read or set an editor go through editor_event (demos/common.py: Gradio 6.31 re-uploads an
+    # editor at every status change of any event once it has had a loading status)
+    editor_event([run.click, seed.submit, keep.input], inpaint_event, [editor, level, seed, keep],
+                 [shown, result, notes], api_name="pyramid_inpaint")
+    editor_event(level.release, inpaint_event, [editor, level, seed, keep], [shown, result, notes],
+                 api_visibility="private")
     level.change(level_info, inputs=level, outputs=info, api_name="pyramid_level_info", trigger_mode="always_last")
-    dice.click(random_seed, outputs=seed, api_name="pyramid_random_seed").then(
-        inpaint_event, inputs=[editor, level, seed, keep], outputs=[shown, result, notes], api_visibility="private")
+    editor_event(dice.click(random_seed, outputs=seed, api_name="pyramid_random_seed"), inpaint_event,
+                 [editor, level, seed, keep], [shown, result, notes], api_visibility="private")
     # .change, not .input: Gradio 6.31 fires a Dropdown's .input twice for one mouse pick (the second reply
     # reset the editor again, after the user may have started painting); .change fires once, mouse or keyboard
-    example.change(example_editor, inputs=example, outputs=editor, api_name="pyramid_example")
+    editor_event(example.change, example_editor, [example], [editor], api_name="pyramid_example")
 
-    gr.on(triggers=[c_run.click, c_seed.submit], fn=composite_event, inputs=[background, obj_editor, c_level, c_seed],
-          outputs=[pasted, c_result, c_notes], api_name="pyramid_composite")
+    editor_event([c_run.click, c_seed.submit], composite_event, [background, obj_editor, c_level, c_seed],
+                 [pasted, c_result, c_notes], api_name="pyramid_composite")
     c_level.change(level_info, inputs=c_level, outputs=c_info, api_visibility="private", trigger_mode="always_last")
     bg_example.change(example_background, inputs=bg_example, outputs=background, api_name="pyramid_background_example")
-    obj_example.change(example_editor, inputs=obj_example, outputs=obj_editor, api_visibility="private")
+    editor_event(obj_example.change, example_editor, [obj_example], [obj_editor], api_visibility="private")
 
 
 def build_demo() -> gr.Blocks:

@@ -43,7 +43,7 @@ from PIL import Image
 from torch import Tensor
 
 from demos.common import (
-    DEMO_DEVICE, MAX_SEED, AppBlocks, launch_kwargs, notes_markdown, read_image_upload, user_errors, whole_number,
+    DEMO_DEVICE, MAX_SEED, AppBlocks, editor_event, launch_kwargs, notes_markdown, read_image_upload, user_errors, whole_number,
 )
 from synthkit.pipelines.smis import DEFAULT_MODEL, Morpher, SMISPipeline, load_smis
 
@@ -582,14 +582,13 @@ def build_tab() -> None:
         return event.success(preview_frames_html, state, frames, api_visibility="private", show_progress="hidden")
 
     # .change: a Dropdown's .input fires twice per mouse pick in Gradio 6.31 (see semantic_inpainting)
-    then_frames(example.change(morph_example, [example, cls, *styles, t, state], setup_outputs,
-                               api_name="morph_example")
-                .success(_canvas_for, label_view, canvas, api_visibility="private")
+    picked = example.change(morph_example, [example, cls, *styles, t, state], setup_outputs, api_name="morph_example")
+    then_frames(editor_event(picked, _canvas_for, [label_view], [canvas], after="success", api_visibility="private")
                 .success(_controls_for, state, controls, api_visibility="private"))
     then_frames(upload.upload(morph_upload, [upload, cls, *styles, t, state], setup_outputs, api_name="morph_upload")
                 .success(_controls_for, state, controls, api_visibility="private"))
-    then_frames(canvas_btn.click(morph_canvas, [canvas, cls, *styles, t, state], setup_outputs,
-                                 api_name="morph_canvas")
+    then_frames(editor_event(canvas_btn.click, morph_canvas, [canvas, cls, *styles, t, state], setup_outputs,
+                             api_name="morph_canvas")
                 .success(_controls_for, state, controls, api_visibility="private"))
     then_frames(gr.on([styles_btn.click, cls.input], morph_styles, [cls, *styles, t, state], setup_outputs,
                       api_name="morph_styles"))

@@ -659,9 +659,9 @@ save_fig(fig, "08_trained_samples")
 plt.show()
 
 # %% [markdown]
-# In fast mode (a test run) the model trains only 20 steps, so these are still noise. The full run (500 steps, about
-# 3 minutes on one CPU core) gives blurry scenes with the layout of Toyscapes: sky on top, ground below; a few
-# thousand steps sharpen them.
+# In fast mode (a test run) the model trains only 20 steps, so these are still noise. The full run (500 steps; the
+# whole notebook takes about a minute on a 2-core CPU, see the recorded runs in notebooks/README.md) gives blurry
+# scenes with the layout of Toyscapes: sky on top, ground below; a few thousand steps sharpen them.
 #
 # ## 6. Exercises
 #

@@ -121,9 +121,9 @@ class PageNetwork:
 
 
 def wait_until_settled(page, net, elem_id, timeout_s=30.0):
-    """Until nothing is in flight and the component's status tracker is hidden, five checks in a row: the
-    ImageEditor re-uploads its layers after a new value arrives (a dozen /upload posts, its tracker showing
-    "processing" meanwhile), and painting before that ends can be overwritten."""
+    """Until nothing is in flight and the component's status tracker is hidden, five checks in a row: an editor
+    that gets a new value loads its images (requests in flight) before the canvas shows them, and painting before
+    that ends can be overwritten."""
     hidden = f"() => {{ const s = document.querySelector('#{elem_id} [data-testid=status-tracker]');" \
              " return !s || s.classList.contains('hide') }"
     deadline, calm = time.monotonic() + timeout_s, 0

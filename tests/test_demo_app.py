@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 from demos import common
-from demos.common import editor_mask, notes_markdown, read_image_upload, resize_note, user_errors
+from demos.common import editor_event, editor_mask, notes_markdown, read_image_upload, resize_note, user_errors
 
 # ------------------------------------------------------------------------------------------------ read_image_upload
 
@@ -476,7 +476,10 @@ def event_problems(demo: gr.Blocks) -> list[str]:
       ECOSYSTEM.md section 5, point 9;
     - a Dropdown that no event writes to uses ``.change``, not ``.input`` (Gradio 6.31 fires ``.input`` twice per
       mouse pick; ``.change`` fires once, and only on user picks when no event sets the dropdown);
-    - the app is a ``demos.common.AppBlocks``: requests whose inputs Gradio cannot read get a message.
+    - the app is a ``demos.common.AppBlocks``: requests whose inputs Gradio cannot read get a message;
+    - no server-side event has a visible ``gr.ImageEditor`` among its inputs or its progress targets (register
+      them with ``demos.common.editor_event``): Gradio 6.31 would then re-upload the editor at every status
+      change of every later event of the page (tests/test_demo_browser.py counts the uploads).
     """
     from demos.common import AppBlocks
 
@@ -493,6 +496,12 @@ def event_problems(demo: gr.Blocks) -> list[str]:
                 problems.append(f"/{dep.api_name}: Slider.change with trigger_mode={dep.trigger_mode!r}")
             if isinstance(block, gr.Dropdown) and event == "input" and block_id not in written:
                 problems.append(f"/{dep.api_name}: Dropdown.input (fires twice per pick; use .change)")
+        targets = dep.show_progress_on or dep.outputs
+        for role, blocks in (("input", dep.inputs), ("progress target", targets)):
+            for block in blocks:
+                if isinstance(block, gr.ImageEditor) and block.visible is not False:
+                    problems.append(f"/{dep.api_name}: the ImageEditor {block.label!r} is a server event's {role} "
+                                    "(use demos.common.editor_event)")
     return problems
 
 
@@ -514,10 +523,20 @@ def test_event_lint_catches_violations():
         slider.change(plain, slider, out, api_name="bad", trigger_mode="once")
         slider.release(user_errors(plain), slider, out, api_name="good")
         pick.input(user_errors(plain), pick, out, api_name="twice")
+        editor = gr.ImageEditor(label="paint")
+        image = gr.Image()
+        go = gr.Button()
+        go.click(user_errors(lambda e: None), editor, image, api_name="raw_in")
+        go.click(user_errors(lambda x: None), image, editor, api_name="raw_out")
+        editor_event(go.click, user_errors(lambda e: None), [editor], [image], api_name="relayed_in")
+        editor_event(go.click, user_errors(lambda x: None), [image], [editor], api_name="relayed_out")
     problems = event_problems(demo)
     assert problems == ["the app is a Blocks, not an AppBlocks", "/bad: plain is not decorated with @user_errors",
                         "/bad: Slider.change with trigger_mode='once'",
-                        "/twice: Dropdown.input (fires twice per pick; use .change)"]
+                        "/twice: Dropdown.input (fires twice per pick; use .change)",
+                        "/raw_in: the ImageEditor 'paint' is a server event's input (use demos.common.editor_event)",
+                        "/raw_out: the ImageEditor 'paint' is a server event's progress target (use "
+                        "demos.common.editor_event)"]
 
 
 @pytest.mark.parametrize("preset, expected", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])

@@ -81,6 +81,49 @@ def test_toyscapes_tab_renders_a_new_sample(app_url, browser_page, artifacts_dir
     assert errors == [], f"JavaScript errors on the page: {errors}"
 
 
+def test_editors_stay_quiet_during_other_tabs_events(app_url, browser_page):
+    """Gradio 6.31 re-exports and uploads an ImageEditor at every status change of any later event once the editor
+    has been an event's input (about 15 uploads per Render in another tab: seconds of waiting on a busy server,
+    and files that pile up in Gradio's cache). demos.common.editor_event keeps the editors out of those: after
+    regenerating an inpainting region (the editor read once) and picking an example (the editor written), a
+    Toyscapes render sends no upload, and the inpainting itself uploads the editor's value once (<= 3 files)."""
+    from conftest import PageNetwork, wait_until_settled
+
+    page, errors = browser_page.page, browser_page.errors
+    net = PageNetwork(page)
+    page.goto(app_url)
+    page.wait_for_selector("#toyscapes-image img", timeout=60_000)
+    page.locator("button[role=tab]", has_text="Inpainting").click()
+    page.wait_for_selector("#pyramid-result img", timeout=30_000)
+    wait_until_settled(page, net, "pyramid-editor")
+
+    def uploads() -> int:
+        return sum(1 for entry in net.log if entry[0] == "start" and entry[1] == "POST" and "/upload" in entry[2])
+
+    for round_ in range(2):
+        before, old = uploads(), page.evaluate(IMAGE_SRC_JS, "#pyramid-result")
+        page.locator("#pyramid-seed input").fill(str(11 + round_))
+        page.locator("#pyramid-run").click()
+        page.wait_for_function("([sel, old]) => { const s = document.querySelector(sel + ' img')?.getAttribute('src');"
+                               " return s && s !== old; }", arg=["#pyramid-result", old], timeout=30_000)
+        wait_until_settled(page, net, "pyramid-result")
+        assert uploads() - before <= 3, f"one Regenerate uploaded {uploads() - before} files: {net.log[-20:]}"
+    page.locator("#pyramid-example input").click()
+    page.locator("#pyramid-example [role=option]").nth(1).click()
+    wait_until_settled(page, net, "pyramid-example")
+
+    page.locator("button[role=tab]", has_text="Toyscapes").click()
+    for seed in (4, 5, 6):
+        before, old = uploads(), page.evaluate(IMAGE_SRC_JS, "#toyscapes-image")
+        page.locator("#toyscapes-seed input").fill(str(seed))
+        page.locator("#toyscapes-render").click()
+        page.wait_for_function("([sel, old]) => { const s = document.querySelector(sel + ' img')?.getAttribute('src');"
+                               " return s && s !== old; }", arg=["#toyscapes-image", old], timeout=30_000)
+        wait_until_settled(page, net, "toyscapes-image")
+        assert uploads() == before, f"a Toyscapes render made {uploads() - before} uploads: {net.log[-20:]}"
+    assert errors == [], f"JavaScript errors on the page: {errors}"
+
+
 def test_bad_seed_shows_our_message_not_a_bare_error(app_url, browser_page, artifacts_dir):
     page, errors = browser_page.page, browser_page.errors
     page.goto(app_url)
