@@ -228,6 +228,26 @@ def input_error_message(block_fn: Any, inputs: list[Any], exc: Exception) -> str
     ))
 
 
+def one_progress_target(demo: gr.Blocks) -> int:
+    """Give every server event with several outputs and no ``show_progress_on`` one progress target: its first image
+    (``gr.Image`` / ``gr.Gallery``, not an editor), else its first output; returns how many events were changed.
+
+    Why: Gradio 6.31's page keeps a loading status for every progress target of every event that has run, and at
+    each status change of *any* event (3-5 per call) it pushes an update to all of them. In the tabbed app, after a
+    visit to each tab, that was ~70 components: the 3D slider's call left the page ~100 ms after the release, against
+    ~25 ms in the 3D app alone (benchmarks/results/bench_apps_browser.md). One target per event keeps that list to
+    about one component per event, and the spinner covers the main image instead of every control."""
+    changed = 0
+    for fn in demo.fns.values():
+        if fn.fn is None or fn.show_progress_on or len(fn.outputs) < 2:
+            continue
+        images = [b for b in fn.outputs if isinstance(b, (gr.Image, gr.Gallery)) and not isinstance(b, gr.ImageEditor)]
+        others = [b for b in fn.outputs if not isinstance(b, gr.ImageEditor)]
+        fn.show_progress_on = [(images or others or fn.outputs)[0]]
+        changed += 1
+    return changed
+
+
 class AppBlocks(gr.Blocks):
     """``gr.Blocks`` whose requests with unreadable inputs get a message instead of a bare "Error".
 
@@ -237,6 +257,11 @@ class AppBlocks(gr.Blocks):
     API show as the bare "Error" / "The upstream Gradio app has raised an exception". ``user_errors`` cannot see
     them. Every synthkit app (and the tabbed app) is built with this class, so the rule holds by construction.
     """
+
+    def __exit__(self, exc_type: Any = None, *args: Any) -> None:
+        super().__exit__(exc_type, *args)
+        if exc_type is None and self.parent is None:
+            one_progress_target(self)
 
     async def preprocess_data(self, block_fn: Any, inputs: list[Any], state: Any, explicit_call: bool = False):
         try:

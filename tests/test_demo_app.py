@@ -621,3 +621,25 @@ def test_output_cache_readers_never_see_a_short_file_while_the_same_image_is_sav
     for t in threads:
         t.join()
     assert reads[0] > 100 and not bad, f"{len(bad)} short reads of {reads[0]}: {bad[:3]}"
+
+
+def test_each_event_shows_progress_on_one_component():
+    """AppBlocks gives every multi-output event one progress target (its first image): Gradio 6.31's page pushes a
+    status update to every progress target of every event that has run, at each status change of any event, so the
+    tabbed app's 71 targets made each call slower in the page (benchmarks/results/bench_apps_browser.md)."""
+    from demos import app
+    from demos.common import AppBlocks
+
+    with AppBlocks() as demo:
+        label, image, notes = gr.Markdown(), gr.Image(), gr.Markdown()
+        go = gr.Button()
+        go.click(user_errors(lambda: (None, None, None)), None, [label, image, notes])
+        go.click(user_errors(lambda: (None, None)), None, [label, notes])
+        go.click(user_errors(lambda: None), None, [notes])
+    deps = [d for d in demo.fns.values() if d.fn is not None]
+    assert [d.show_progress_on for d in deps] == [[image], [label], None]
+    tabbed = app.build_demo()
+    events = [d for d in tabbed.fns.values() if d.fn is not None]
+    targets = {b._id for d in events for b in (d.show_progress_on or d.outputs)}
+    assert all(len(d.show_progress_on or d.outputs) == 1 for d in events)
+    assert len(targets) <= 25, len(targets)
