@@ -1,0 +1,371 @@
+"""What a user waits for in every app, measured in a real browser beside Gradio's own floor, in one run.
+
+    python benchmarks/bench_apps_browser.py [--runs 30] [--only toyscapes,inpaint]
+
+Serves the tabbed demo (``python -m demos.app``) and a trivial floor app in two subprocesses on loopback and drives
+both with headless Chromium (Playwright). For each app's main action, a timer *in the page* runs from the user's
+input (the button's click, the slider's pointer release) to the moment every output ``<img>`` that the action
+changes has its new ``src`` decoded (``complete`` and a natural width), checked on every animation frame. Playwright's
+own round trips are outside the timer.
+
+The floor app answers a button click with one precomputed image (no work per call) of the same size as the action's
+main output, so the same number of pixels travels; its latency is what a server round trip through Gradio costs
+on this machine at this load. The issue's goal for every action is p50 within 1.5x the floor.
+
+Each action also gets a breakdown from the page's own records (``fetch`` wrapped before the app loads, and the
+resource timing of the images): input -> the queue join request sent (the front end preparing the call, e.g. an
+image editor exporting its layers), the join request's round trip, join answered -> first output file requested
+(the server's work: queue, our function, Gradio's pre/post-processing, the result message), and the files' fetch
+and decode. Uploads made after the input are counted and timed.
+
+Writes benchmarks/results/bench_apps_browser.{md,json} with the machine's load average.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from _browser import chromium  # benchmarks/_browser.py
+from _timing import latency_table, stats, write_results  # benchmarks/_timing.py
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+RESULTS = ROOT / "benchmarks" / "results"
+FLOOR_FACTOR = 1.5
+
+# Installed before any page script runs: every fetch is recorded with its start and end (ms, performance.now()),
+# and the last user input's time is kept in window.__t0 (capture phase: before Gradio's own handlers).
+INIT_JS = """
+window.__fetches = [];
+const _fetch = window.fetch;
+window.fetch = async function(input, init) {
+  const url = typeof input === 'string' ? input : (input && input.url) || String(input);
+  const rec = {url, start: performance.now(), end: null};
+  window.__fetches.push(rec);
+  const r = await _fetch.apply(this, arguments);
+  rec.end = performance.now();
+  return r;
+};
+window.__t0 = null;
+performance.setResourceTimingBufferSize(1000000);  // the default 250 entries fill up within a few dozen runs
+for (const ev of ['click', 'pointerup']) {
+  document.addEventListener(ev, () => { window.__t0 = performance.now(); }, true);
+}
+"""
+
+# true (the time, ms) once every listed <img> shows a new, decoded picture
+DONE_JS = """([sels, olds]) => {
+  for (let k = 0; k < sels.length; k++) {
+    const i = document.querySelector(sels[k] + ' img');
+    if (!(i && i.src !== olds[k] && i.complete && i.naturalWidth > 0)) return false;
+  }
+  return performance.now();
+}"""
+
+BREAKDOWN_JS = """([t0, t1]) => {
+  const after = (window.__fetches || []).filter(f => f.start >= t0 - 1);
+  const join = after.find(f => f.url.includes('/queue/join'));
+  const uploads = after.filter(f => f.url.includes('/upload'));
+  const files = performance.getEntriesByType('resource').filter(e => e.startTime >= t0 - 1 && e.name.includes('/file='));
+  const firstFile = files.length ? Math.min(...files.map(e => e.startTime)) : null;
+  const lastFile = files.length ? Math.max(...files.map(e => e.responseEnd)) : null;
+  return {
+    to_join: join ? join.start - t0 : null,
+    join_rtt: join && join.end ? join.end - join.start : null,
+    server: join && join.end && firstFile !== null ? firstFile - join.end : null,
+    files: firstFile !== null ? lastFile - firstFile : null,
+    decode: lastFile !== null ? t1 - lastFile : null,
+    n_uploads: uploads.length,
+    uploads_ms: uploads.length ? Math.max(...uploads.map(u => (u.end || t1) - t0)) : 0,
+    n_files: files.length,
+    file_kb: files.reduce((s, e) => s + (e.encodedBodySize || 0), 0) / 1024,
+  };
+}"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+FLOOR_APP = """
+import sys, numpy as np, gradio as gr
+sys.path.insert(0, {root!r})
+from synthkit.data import toyscapes
+SIZES = (64, 128, 256)
+FRAMES = {{s: [np.repeat(np.repeat(toyscapes.render(7, i, size=64).image, s // 64, 0), s // 64, 1) for i in range(8)]
+          for s in SIZES}}
+count = {{s: 0 for s in SIZES}}
+def make(s):
+    def frame():
+        count[s] += 1
+        return FRAMES[s][count[s] % len(FRAMES[s])]
+    return frame
+def make_slider(s):
+    def frame(v):
+        return FRAMES[s][int(v) % len(FRAMES[s])]
+    return frame
+with gr.Blocks(analytics_enabled=False) as demo:
+    for s in SIZES:
+        b = gr.Button(f"{{s}}", elem_id=f"floor-btn-{{s}}")
+        img = gr.Image(FRAMES[s][0], type="numpy", format="png", interactive=False, elem_id=f"floor-img-{{s}}")
+        b.click(make(s), None, img, api_name=f"floor_{{s}}")
+        sl = gr.Slider(0, 360, value=0, step=1, elem_id=f"floor-slider-{{s}}")
+        simg = gr.Image(FRAMES[s][0], type="numpy", format="png", interactive=False, elem_id=f"floor-simg-{{s}}")
+        sl.release(make_slider(s), sl, simg, api_name=f"floor_slider_{{s}}")
+demo.queue(default_concurrency_limit=1, max_size=64)
+demo.launch(server_name="127.0.0.1", server_port={port}, quiet=True)
+"""
+
+
+def serve(args: list[str], port: int, env_extra: dict[str, str] | None = None) -> subprocess.Popen:
+    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1",
+           "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONPATH": str(ROOT), **(env_extra or {})}
+    proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=open(os.environ.get("BENCH_SERVER_LOG", os.devnull), "a"),
+                            stderr=open(os.environ.get("BENCH_SERVER_LOG", os.devnull), "a"), text=True)
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server {args} exited with {proc.returncode} (set BENCH_SERVER_LOG=FILE to keep its log)")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return proc
+        except OSError:
+            time.sleep(0.5)
+    proc.kill()
+    raise SystemExit(f"server {args} did not start in 240 s")
+
+
+# --- the actions ----------------------------------------------------------------------------------------------
+# Each: (name, tab title or None, outputs to wait for, prepare(page, i), trigger(page, i) -> None, floor size)
+def _set_number(page: Any, sel: str, value: int) -> None:
+    box = page.locator(f"{sel} input")
+    box.fill(str(value))
+
+
+def _click(sel: str):
+    def trigger(page: Any, i: int) -> None:
+        page.locator(sel).click()
+    return trigger
+
+
+def _release(sel: str):
+    def trigger(page: Any, i: int) -> None:
+        track = page.locator(f"{sel} input[type=range]")
+        track.scroll_into_view_if_needed()
+        bb = track.bounding_box()
+        y = bb["y"] + bb["height"] / 2
+        a, b = (0.25, 0.75) if i % 2 == 0 else (0.75, 0.25)
+        a, b = a + 0.01 * (i % 5), b - 0.01 * (i % 3)
+        page.mouse.move(bb["x"] + a * bb["width"], y)
+        page.mouse.down()
+        page.mouse.move(bb["x"] + b * bb["width"], y, steps=3)
+        page.mouse.up()
+    return trigger
+
+
+def _seed(sel: str, seeds: Any = None):
+    """Type the i-th seed into ``sel``; ``seeds`` (a callable giving the list, computed once) when some seeds give the
+    same picture as the one before (then the output would not change and there would be nothing to time)."""
+    chosen: list[int] = []
+
+    def prepare(page: Any, i: int) -> None:
+        if seeds is not None and not chosen:
+            chosen.extend(seeds())
+        _set_number(page, sel, chosen[i % len(chosen)] if chosen else 1000 + i)
+    return prepare
+
+
+def _layout_seeds(n: int = 80) -> list[int]:
+    """Seeds whose layout-tab image differs from the previous seed's, for the tab's first canvas (BachGAN draws the
+    retrieved background at random among the best matches: two seeds can pick the same one)."""
+    from demos import layout_to_image as app
+
+    pipe = app.get_pipeline()
+    canvas = app._outputs(pipe.layout_to_image(app.table_rows(app.example_tables()[0][0]), seed=0))[0]
+    out, last = [], None
+    for s in range(1000, 1000 + 4 * n):
+        image = app.generate_from_canvas(canvas, s)[2]
+        if last is None or not np.array_equal(image, last):
+            out.append(s)
+            last = image
+        if len(out) == n:
+            break
+    return out
+
+
+# name -> (title, tab in the tabbed app, standalone module, outputs to wait for, prepare, trigger, kind); the floor is
+# the same kind of input (a button click, a slider release) returning one image of the main output's size
+ACTIONS = {
+    "toyscapes": ("Toyscapes: Render (3 images)", "Toyscapes", "demos.toyscapes_explorer",
+                  ["#toyscapes-image", "#toyscapes-labels", "#toyscapes-boxes"], _seed("#toyscapes-seed"),
+                  _click("#toyscapes-render"), "click"),
+    "layout": ("Layout: Generate from canvas", "Layout (BachGAN)", "demos.layout_to_image", ["#layout-image"],
+               _seed("#layout-seed", _layout_seeds), _click("#layout-generate-canvas"), "click"),
+    "inpaint": ("Inpainting: Regenerate region", "Inpainting (Pyramid)", "demos.semantic_inpainting",
+                ["#pyramid-result"], _seed("#pyramid-seed"), _click("#pyramid-run"), "click"),
+    "controls3d": ("3D controls: azimuth released", "3D controls (Liao)", "demos.controls_3d", ["#c3d-image"], None,
+                   _release("#c3d-azimuth"), "release"),
+}
+SIZES = (64, 128, 256)
+NATURAL_WIDTH_JS = "sel => document.querySelector(sel + ' img')?.naturalWidth ?? 0"
+
+
+def sample(page: Any, outputs: list[str], prepare: Any, trigger: Any, i: int) -> tuple[float | None, dict | None]:
+    """One input -> (ms until every output shows its new picture decoded, the breakdown), timed in the page."""
+    if prepare is not None:
+        prepare(page, i)
+    olds = [page.locator(f"{sel} img").first.get_attribute("src") for sel in outputs]
+    page.evaluate("window.__t0 = null")
+    trigger(page, i)
+    t1 = page.wait_for_function(DONE_JS, arg=[outputs, olds], timeout=60_000, polling="raf").json_value()
+    t0 = page.evaluate("window.__t0")
+    page.wait_for_timeout(50)  # let the page finish its own follow-ups (status trackers) before the next input
+    if t0 is None:
+        return None, None
+    return t1 - t0, page.evaluate(BREAKDOWN_JS, [t0, t1])
+
+
+def measure(pages: list[tuple[Any, list[str], Any, Any]], runs: int) -> list[tuple[list[float], list[dict]]]:
+    """Alternate one input on each page (the floor, then the app), ``runs`` times after 3 untimed rounds, so a
+    change of the machine's load during the measure hits both alike."""
+    out: list[tuple[list[float], list[dict]]] = [([], []) for _ in pages]
+    for i in range(runs + 3):
+        for k, (page, outputs, prepare, trigger) in enumerate(pages):
+            ms, parts = sample(page, outputs, prepare, trigger, i)
+            if i >= 3 and ms is not None:
+                out[k][0].append(ms)
+                out[k][1].append(parts)
+    return out
+
+
+def summarise(parts: list[dict]) -> dict[str, float | None]:
+    out = {}
+    for k in parts[0]:
+        vals = [p[k] for p in parts if p[k] is not None]
+        out[k] = float(np.median(vals)) if vals else None
+    return out
+
+
+def open_page(browser: Any, url: str, ready: str) -> Any:
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.add_init_script(INIT_JS)
+    page.goto(url)
+    page.locator(f"{ready} img").first.wait_for(state="visible", timeout=120_000)
+    return page
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--runs", type=int, default=30)
+    p.add_argument("--only", default=",".join(ACTIONS), help=f"comma-separated subset of {', '.join(ACTIONS)}")
+    p.add_argument("--where", default="standalone,tabbed",
+                   help="standalone (each app as its Space serves it), tabbed (the `synthkit demo` page), or both")
+    args = p.parse_args(argv)
+    names = [n for n in args.only.split(",") if n]
+    unknown = [n for n in names if n not in ACTIONS]
+    if unknown:
+        p.error(f"unknown actions {unknown}; valid: {', '.join(ACTIONS)}")
+    wheres = [w for w in args.where.split(",") if w]
+    from playwright.sync_api import sync_playwright
+
+    load0 = os.getloadavg()[0]
+    floor_port = free_port()
+    floor = serve(["-c", FLOOR_APP.format(root=str(ROOT), port=floor_port)], floor_port)
+    servers = [floor]
+    rows: dict[str, dict[str, float]] = {}
+    breakdown: dict[str, dict[str, Any]] = {}
+    ratios: dict[str, float] = {}
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=chromium(), args=["--no-sandbox"], headless=True)
+            try:
+                floor_page = open_page(browser, f"http://127.0.0.1:{floor_port}/", "#floor-img-64")
+                tabbed = None
+                for where in wheres:
+                    for name in names:
+                        title, tab, module, outputs, prepare, trigger, kind = ACTIONS[name]
+                        if where == "tabbed":
+                            if tabbed is None:
+                                port = free_port()
+                                servers.append(serve(["-m", "demos.app"], port))
+                                tabbed = open_page(browser, f"http://127.0.0.1:{port}/", "#toyscapes-image")
+                            page = tabbed
+                            page.get_by_role("tab", name=tab).click()
+                            page.locator(f"{outputs[0]} img").first.wait_for(state="visible", timeout=60_000)
+                        else:
+                            port = free_port()
+                            servers.append(serve(["-m", module], port))
+                            page = open_page(browser, f"http://127.0.0.1:{port}/", outputs[0])
+                        width = page.evaluate(NATURAL_WIDTH_JS, outputs[0])
+                        size = min(SIZES, key=lambda s: abs(s - width))
+                        if kind == "click":
+                            f_out, f_trigger = f"#floor-img-{size}", _click(f"#floor-btn-{size}")
+                        else:
+                            f_out, f_trigger = f"#floor-simg-{size}", _release(f"#floor-slider-{size}")
+                        (f_times, f_parts), (a_times, a_parts) = measure(
+                            [(floor_page, [f_out], None, f_trigger), (page, outputs, prepare, trigger)], args.runs)
+                        label = f"{title} [{where}]"
+                        rows[f"{label}: floor, {kind} -> one {size}² image (no work)"] = stats(f_times)
+                        rows[label] = stats(a_times)
+                        ratios[label] = rows[label]["p50_ms"] / stats(f_times)["p50_ms"]
+                        breakdown[label] = {"app": summarise(a_parts), "floor": summarise(f_parts)}
+                        print(f"{label}: p50 {rows[label]['p50_ms']:.0f} ms, floor {stats(f_times)['p50_ms']:.0f} ms,"
+                              f" {ratios[label]:.2f}x", flush=True)
+                        if where == "standalone":
+                            page.close()
+                            servers.pop().terminate()
+            finally:
+                browser.close()
+    finally:
+        for proc in servers:
+            proc.terminate()
+            proc.wait(timeout=30)
+    load1 = os.getloadavg()[0]
+    meta = {"runs": args.runs, "cpus": os.cpu_count(), "python": platform.python_version(),
+            "load_avg_1min": [round(load0, 1), round(load1, 1)],
+            "date_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "goal": f"p50 <= {FLOOR_FACTOR}x floor"}
+    lines = ["# The apps in a real browser, beside Gradio's floor", "",
+             f"`python benchmarks/bench_apps_browser.py --runs {args.runs} --where {args.where}` (headless "
+             "Chromium; each app as its Space serves it (standalone) and the `synthkit demo` page (tabbed), and a "
+             "floor app, each its own process on loopback; timer in the page from the input event to every changed "
+             "output image decoded; the floor is the same kind of input returning one precomputed image of the "
+             "main output's size, sampled alternately with the app so that load changes hit both).",
+             f"Machine: {platform.machine()}, {os.cpu_count()} CPUs (1-min load average {load0:.1f} at start, "
+             f"{load1:.1f} at end); {meta['date_utc']}.", "", *latency_table(rows), "",
+             "| action | p50 / floor p50 | goal <= 1.5x |", "|---|---:|---|"]
+    for title, r in ratios.items():
+        lines.append(f"| {title} | {r:.2f}x | {'met' if r <= FLOOR_FACTOR else 'NOT met'} |")
+    lines += ["", "Where the time goes (medians, ms; `to_join`: input to the queue call sent, i.e. the front end "
+              "gathering the inputs; `join_rtt`: that request's round trip; `server`: join answered to the first "
+              "output file requested (queue, our function, Gradio's processing, the result message and the page "
+              "applying it); `files`: output files fetched; `decode`: to decoded):",
+              "", "| action | to_join | join_rtt | server | files | decode | uploads (n, ms) | files (n, KB) |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|"]
+
+    def f(v: Any) -> str:
+        return "–" if v is None else f"{v:.0f}"
+
+    for title, b in breakdown.items():
+        for who in ("app", "floor"):
+            d = b[who]
+            lines.append(f"| {title} ({who}) | {f(d['to_join'])} | {f(d['join_rtt'])} | {f(d['server'])} | "
+                         f"{f(d['files'])} | {f(d['decode'])} | {f(d['n_uploads'])}, {f(d['uploads_ms'])} | "
+                         f"{f(d['n_files'])}, {f(d['file_kb'])} |")
+    write_results(RESULTS, "bench_apps_browser", "\n".join(lines) + "\n",
+                  {"rows": rows, "ratios": ratios, "breakdown": breakdown, "meta": meta})
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
