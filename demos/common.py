@@ -326,8 +326,14 @@ def _twin(editor: gr.ImageEditor) -> gr.ImageEditor:
     use inside the Blocks being built). Never rendered, so the front end never calls its ``get_data``."""
     twin = getattr(editor, "_synthkit_twin", None)
     if twin is None:
-        twin = gr.ImageEditor(visible=False, type=editor.type, image_mode=editor.image_mode, format=editor.format,
-                              label=editor.label, layers=False, transforms=())
+        # the same initial value, so the API page's default for the backend event's parameter stays the editor's
+        value = editor.value
+        if isinstance(value, dict):
+            path = lambda f: f.get("path") if isinstance(f, dict) else f  # noqa: E731 - processed FileData -> file
+            value = {"background": path(value.get("background")), "layers": [path(x) for x in value.get("layers") or []],
+                     "composite": path(value.get("composite"))}
+        twin = gr.ImageEditor(value=value, visible=False, type=editor.type, image_mode=editor.image_mode,
+                              format=editor.format, label=editor.label, layers=False, transforms=())
         editor._synthkit_twin = twin  # type: ignore[attr-defined]
     return twin
 

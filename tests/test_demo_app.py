@@ -643,3 +643,17 @@ def test_each_event_shows_progress_on_one_component():
     targets = {b._id for d in events for b in (d.show_progress_on or d.outputs)}
     assert all(len(d.show_progress_on or d.outputs) == 1 for d in events)
     assert len(targets) <= 25, len(targets)
+
+
+def test_editor_parameters_keep_their_api_defaults():
+    """editor_event's hidden twin carries the editor's initial value, so an API call that leaves the editor out
+    (gradio_client fills it from the API page's default, as the Space and wheel tests do) still has an image."""
+    from demos import app
+
+    info = app.build_demo().get_api_info()
+    editors = {(name, p["parameter_name"]): p for name, ep in info["named_endpoints"].items()
+               for p in ep["parameters"] if p.get("component") == "Imageeditor"}
+    assert ("/pyramid_inpaint", "editor") in editors and ("/embed_run", "editor") in editors, sorted(editors)
+    for key in [("/pyramid_inpaint", "editor"), ("/pyramid_composite", "object_editor"), ("/embed_run", "editor")]:
+        p = editors[key]
+        assert p["parameter_has_default"] and (p["parameter_default"] or {}).get("background"), (key, p)
