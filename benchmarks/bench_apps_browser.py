@@ -25,15 +25,14 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _browser import chromium  # benchmarks/_browser.py
+import _serve  # benchmarks/_serve.py
+from _browser import chromium, drag_slider  # benchmarks/_browser.py
 from _timing import latency_table, stats, write_results  # benchmarks/_timing.py
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,12 +90,6 @@ BREAKDOWN_JS = """([t0, t1]) => {
 }"""
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 FLOOR_APP = """
 import sys, numpy as np, gradio as gr
 sys.path.insert(0, {root!r})
@@ -123,26 +116,8 @@ with gr.Blocks(analytics_enabled=False) as demo:
         simg = gr.Image(FRAMES[s][0], type="numpy", format="png", interactive=False, elem_id=f"floor-simg-{{s}}")
         sl.release(make_slider(s), sl, simg, api_name=f"floor_slider_{{s}}")
 demo.queue(default_concurrency_limit=1, max_size=64)
-demo.launch(server_name="127.0.0.1", server_port={port}, quiet=True)
+demo.launch(quiet=True)  # GRADIO_SERVER_NAME / GRADIO_SERVER_PORT come from _serve.start
 """
-
-
-def serve(args: list[str], port: int, env_extra: dict[str, str] | None = None) -> subprocess.Popen:
-    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1",
-           "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONPATH": str(ROOT), **(env_extra or {})}
-    proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=open(os.environ.get("BENCH_SERVER_LOG", os.devnull), "a"),
-                            stderr=open(os.environ.get("BENCH_SERVER_LOG", os.devnull), "a"), text=True)
-    deadline = time.time() + 240
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server {args} exited with {proc.returncode} (set BENCH_SERVER_LOG=FILE to keep its log)")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return proc
-        except OSError:
-            time.sleep(0.5)
-    proc.kill()
-    raise SystemExit(f"server {args} did not start in 240 s")
 
 
 # --- the actions ----------------------------------------------------------------------------------------------
@@ -160,15 +135,7 @@ def _click(sel: str):
 
 def _release(sel: str):
     def trigger(page: Any, i: int) -> None:
-        track = page.locator(f"{sel} input[type=range]")
-        track.scroll_into_view_if_needed()
-        bb = track.bounding_box()
-        y = bb["y"] + bb["height"] / 2
-        a, b = (0.25, 0.75) if i % 2 == 0 else (0.75, 0.25)
-        a, b = a + 0.01 * (i % 5), b - 0.01 * (i % 3)
-        page.mouse.move(bb["x"] + a * bb["width"], y)
-        page.mouse.down()
-        page.mouse.move(bb["x"] + b * bb["width"], y, steps=3)
+        drag_slider(page, sel, i)
         page.mouse.up()
     return trigger
 
@@ -279,8 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     from playwright.sync_api import sync_playwright
 
     load0 = os.getloadavg()[0]
-    floor_port = free_port()
-    floor = serve(["-c", FLOOR_APP.format(root=str(ROOT), port=floor_port)], floor_port)
+    log = Path(os.environ["BENCH_SERVER_LOG"]) if os.environ.get("BENCH_SERVER_LOG") else None
+    floor, floor_url = _serve.start(["-c", FLOOR_APP.format(root=str(ROOT))], log=log, timeout_s=240)
     servers = [floor]
     rows: dict[str, dict[str, float]] = {}
     breakdown: dict[str, dict[str, Any]] = {}
@@ -289,23 +256,23 @@ def main(argv: list[str] | None = None) -> int:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=chromium(), args=["--no-sandbox"], headless=True)
             try:
-                floor_page = open_page(browser, f"http://127.0.0.1:{floor_port}/", "#floor-img-64")
+                floor_page = open_page(browser, floor_url, "#floor-img-64")
                 tabbed = None
                 for where in wheres:
                     for name in names:
                         title, tab, module, outputs, prepare, trigger, kind = ACTIONS[name]
                         if where == "tabbed":
                             if tabbed is None:
-                                port = free_port()
-                                servers.append(serve(["-m", "demos.app"], port))
-                                tabbed = open_page(browser, f"http://127.0.0.1:{port}/", "#toyscapes-image")
+                                proc, url = _serve.start(["-m", "demos.app"], log=log, timeout_s=240)
+                                servers.append(proc)
+                                tabbed = open_page(browser, url, "#toyscapes-image")
                             page = tabbed
                             page.get_by_role("tab", name=tab).click()
                             page.locator(f"{outputs[0]} img").first.wait_for(state="visible", timeout=60_000)
                         else:
-                            port = free_port()
-                            servers.append(serve(["-m", module], port))
-                            page = open_page(browser, f"http://127.0.0.1:{port}/", outputs[0])
+                            proc, url = _serve.start(["-m", module], log=log, timeout_s=240)
+                            servers.append(proc)
+                            page = open_page(browser, url, outputs[0])
                         width = page.evaluate(NATURAL_WIDTH_JS, outputs[0])
                         size = min(SIZES, key=lambda s: abs(s - width))
                         if kind == "click":
@@ -323,13 +290,12 @@ def main(argv: list[str] | None = None) -> int:
                               f" {ratios[label]:.2f}x", flush=True)
                         if where == "standalone":
                             page.close()
-                            servers.pop().terminate()
+                            _serve.stop(servers.pop())
             finally:
                 browser.close()
     finally:
         for proc in servers:
-            proc.terminate()
-            proc.wait(timeout=30)
+            _serve.stop(proc)
     load1 = os.getloadavg()[0]
     meta = {"runs": args.runs, "cpus": os.cpu_count(), "python": platform.python_version(),
             "load_avg_1min": [round(load0, 1), round(load1, 1)],

@@ -27,7 +27,6 @@ import argparse
 import json
 import os
 import platform
-import socket
 import subprocess
 import sys
 import threading
@@ -39,6 +38,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+import _serve  # benchmarks/_serve.py
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
@@ -73,12 +74,6 @@ def percentiles(latencies_s: list[float]) -> dict[str, float]:
     }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def rss_by_tenth(samples: list[float]) -> str:
     """The last RSS sample of each tenth of the run (samples every 0.5 s; requests arrive evenly in time)."""
     n = len(samples)
@@ -100,43 +95,13 @@ def rss_mb(pid: int) -> float:
 
 def start_server(concurrency: int | None, timeout_s: float = 120.0,
                  stderr_path: Path | None = None) -> tuple[subprocess.Popen, str]:
-    """Start ``python -m demos.app`` on a free loopback port; return the process and its URL once it answers.
-
-    Its stderr goes to ``stderr_path`` (a pipe nobody reads would fill up and stall the server)."""
-    port = _free_port()
-    env = dict(os.environ, GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port),
-               GRADIO_ANALYTICS_ENABLED="False")
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    if concurrency is not None:
-        env["SYNTHKIT_DEMO_CONCURRENCY"] = str(concurrency)
-    stderr_path = stderr_path or Path(os.devnull)
-    err_file = open(stderr_path, "w")  # noqa: SIM115 - lives as long as the server
-    proc = subprocess.Popen([sys.executable, "-m", "demos.app"], cwd=REPO_ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=err_file, text=True)
-    proc.stderr_path = stderr_path  # type: ignore[attr-defined]
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the demo server exited with status {proc.returncode}:\n"
-                               f"{Path(stderr_path).read_text(errors='replace')[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return proc, url
-        except OSError:
-            time.sleep(0.5)
-    proc.terminate()
-    raise RuntimeError(f"the demo server did not answer on {url} within {timeout_s:.0f} s")
+    """Start ``python -m demos.app`` on a free loopback port (benchmarks/_serve.py); return the process and its URL
+    once it answers. Its output goes to ``stderr_path``."""
+    env = {"SYNTHKIT_DEMO_CONCURRENCY": str(concurrency)} if concurrency is not None else {}
+    return _serve.start(["-m", "demos.app"], env=env, log=stderr_path, timeout_s=timeout_s)
 
 
-def stop_server(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+stop_server = _serve.stop
 
 
 def run_users(url: str, endpoints: list[str], args_for: dict[str, Callable[[int, int], dict]], users: int,
