@@ -50,6 +50,21 @@ def floor_demo(frames: Any) -> Any:
     return demo
 
 
+def drag_slider(page: Any, slider: str, i: int) -> None:
+    """Grab ``slider``'s thumb track (a CSS id) and drag it, mouse still down: the i-th drag goes between two ends of
+    the track (alternating direction, slightly different each time, so each release changes the value). The caller
+    releases with ``page.mouse.up()``."""
+    track = page.locator(f"{slider} input[type=range]")
+    track.scroll_into_view_if_needed()
+    bb = track.bounding_box()
+    y = bb["y"] + bb["height"] / 2
+    a, b = (0.25, 0.75) if i % 2 == 0 else (0.75, 0.25)
+    a, b = a + 0.01 * (i % 5), b - 0.01 * (i % 3)
+    page.mouse.move(bb["x"] + a * bb["width"], y)
+    page.mouse.down()
+    page.mouse.move(bb["x"] + b * bb["width"], y, steps=3)
+
+
 def release_latencies(url: str, slider: str, image: str, n: int = 30, tab: str | None = None,
                       settle_ms: int = 0) -> list[float]:
     """Milliseconds from releasing ``slider`` (a CSS id, e.g. "#c3d-azimuth") to ``image``'s new picture decoded,
@@ -66,17 +81,9 @@ def release_latencies(url: str, slider: str, image: str, n: int = 30, tab: str |
             if tab:
                 page.get_by_role("tab", name=tab).click()
             page.locator(f"{image} img").wait_for(state="visible", timeout=60_000)
-            track = page.locator(f"{slider} input[type=range]")
-            track.scroll_into_view_if_needed()
             for i in range(n + 3):
-                bb = track.bounding_box()
-                y = bb["y"] + bb["height"] / 2
-                a, b = (0.25, 0.75) if i % 2 == 0 else (0.75, 0.25)
-                a, b = a + 0.01 * (i % 5), b - 0.01 * (i % 3)
                 old = page.locator(f"{image} img").get_attribute("src")
-                page.mouse.move(bb["x"] + a * bb["width"], y)
-                page.mouse.down()
-                page.mouse.move(bb["x"] + b * bb["width"], y, steps=3)
+                drag_slider(page, slider, i)
                 t0 = time.perf_counter()
                 page.mouse.up()
                 page.wait_for_function(WAIT_JS, arg=[image, old], timeout=30_000, polling="raf")
