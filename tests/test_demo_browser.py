@@ -15,6 +15,9 @@ from conftest import wait_until_still
 pytestmark = pytest.mark.browser
 
 IMAGE_SRC_JS = "sel => document.querySelector(sel + ' img')?.getAttribute('src') ?? null"
+# true once the output's <img> shows another picture than ``old``: arg=[selector, old src]
+SRC_CHANGED_JS = ("([sel, old]) => { const s = document.querySelector(sel + ' img')?.getAttribute('src');"
+                  " return s && s !== old; }")
 
 
 @pytest.fixture(scope="module")
@@ -57,12 +60,7 @@ def test_toyscapes_tab_renders_a_new_sample(app_url, browser_page, artifacts_dir
     page.locator("#toyscapes-seed input").fill("12345")
     page.locator("#toyscapes-size label", has_text="256").click()
     page.locator("#toyscapes-render").click()
-    page.wait_for_function(
-        "([sel, old]) => { const s = document.querySelector(sel + ' img')?.getAttribute('src');"
-        " return s && s !== old; }",
-        arg=[image_sel, old_image],
-        timeout=30_000,
-    )
+    page.wait_for_function(SRC_CHANGED_JS, arg=[image_sel, old_image], timeout=30_000)
     # the size change also triggers a render; wait until the shown image is the 256 px seed-12345 one
     expected = toyscapes.render(12345, 0, size=256)
     page.wait_for_function(
@@ -104,8 +102,7 @@ def test_editors_stay_quiet_during_other_tabs_events(app_url, browser_page):
         before, old = uploads(), page.evaluate(IMAGE_SRC_JS, "#pyramid-result")
         page.locator("#pyramid-seed input").fill(str(11 + round_))
         page.locator("#pyramid-run").click()
-        page.wait_for_function("([sel, old]) => { const s = document.querySelector(sel + ' img')?.getAttribute('src');"
-                               " return s && s !== old; }", arg=["#pyramid-result", old], timeout=30_000)
+        page.wait_for_function(SRC_CHANGED_JS, arg=["#pyramid-result", old], timeout=30_000)
         wait_until_settled(page, net, "pyramid-result")
         assert uploads() - before <= 3, f"one Regenerate uploaded {uploads() - before} files: {net.log[-20:]}"
     page.locator("#pyramid-example input").click()
@@ -117,8 +114,7 @@ def test_editors_stay_quiet_during_other_tabs_events(app_url, browser_page):
         before, old = uploads(), page.evaluate(IMAGE_SRC_JS, "#toyscapes-image")
         page.locator("#toyscapes-seed input").fill(str(seed))
         page.locator("#toyscapes-render").click()
-        page.wait_for_function("([sel, old]) => { const s = document.querySelector(sel + ' img')?.getAttribute('src');"
-                               " return s && s !== old; }", arg=["#toyscapes-image", old], timeout=30_000)
+        page.wait_for_function(SRC_CHANGED_JS, arg=["#toyscapes-image", old], timeout=30_000)
         wait_until_settled(page, net, "toyscapes-image")
         assert uploads() == before, f"a Toyscapes render made {uploads() - before} uploads: {net.log[-20:]}"
     assert errors == [], f"JavaScript errors on the page: {errors}"
