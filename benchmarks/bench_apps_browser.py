@@ -13,10 +13,11 @@ main output, so the same number of pixels travels; its latency is what a server 
 on this machine at this load. The issue's goal for every action is p50 within 1.5x the floor.
 
 Each action also gets a breakdown from the page's own records (``fetch`` wrapped before the app loads, and the
-resource timing of the images): input -> the queue join request sent (the front end preparing the call, e.g. an
-image editor exporting its layers), the join request's round trip, join answered -> first output file requested
-(the server's work: queue, our function, Gradio's pre/post-processing, the result message), and the files' fetch
-and decode. Uploads made after the input are counted and timed.
+resource timing of the images): input -> the call sent (a queued event's join request, or a direct event's POST;
+the front end preparing the call, e.g. an image editor exporting its layers), the call's round trip, call answered
+-> first output file requested (queued: the server's work, our function included, and the result message), and
+the files' fetch and decode. Uploads made after the input are counted and timed. A second floor, the same app
+without the queue (``queue=False``, as the apps' quick events are), is sampled beside them for reference.
 
 Writes benchmarks/results/bench_apps_browser.{md,json} with the machine's load average.
 """
@@ -71,21 +72,25 @@ DONE_JS = """([sels, olds]) => {
 
 BREAKDOWN_JS = """([t0, t1]) => {
   const after = (window.__fetches || []).filter(f => f.start >= t0 - 1);
-  const join = after.find(f => f.url.includes('/queue/join'));
+  // the call: a queued event's join request, or a direct event's POST .../run/<api_name> (demos.common.direct_events)
+  const join = after.find(f => f.url.includes('/queue/join') || /\/gradio_api\/run\//.test(f.url));
   const uploads = after.filter(f => f.url.includes('/upload'));
-  const files = performance.getEntriesByType('resource').filter(e => e.startTime >= t0 - 1 && e.name.includes('/file='));
+  // output files: requested after the call was answered (an image editor re-fetches its own uploads before that)
+  const since = join && join.end ? join.end : t0 - 1;
+  const files = performance.getEntriesByType('resource').filter(e => e.startTime >= since && e.name.includes('/file='));
   const firstFile = files.length ? Math.min(...files.map(e => e.startTime)) : null;
   const lastFile = files.length ? Math.max(...files.map(e => e.responseEnd)) : null;
   return {
-    to_join: join ? join.start - t0 : null,
-    join_rtt: join && join.end ? join.end - join.start : null,
-    server: join && join.end && firstFile !== null ? firstFile - join.end : null,
+    to_call: join ? join.start - t0 : null,
+    call_rtt: join && join.end ? join.end - join.start : null,
+    after_call: join && join.end && firstFile !== null ? firstFile - join.end : null,
     files: firstFile !== null ? lastFile - firstFile : null,
     decode: lastFile !== null ? t1 - lastFile : null,
     n_uploads: uploads.length,
     uploads_ms: uploads.length ? Math.max(...uploads.map(u => (u.end || t1) - t0)) : 0,
     n_files: files.length,
     file_kb: files.reduce((s, e) => s + (e.encodedBodySize || 0), 0) / 1024,
+    file_names: files.map(e => [e.name.slice(-60), Math.round(e.startTime - t0), Math.round(e.responseEnd - t0)]),
   };
 }"""
 
@@ -115,6 +120,13 @@ with gr.Blocks(analytics_enabled=False) as demo:
         sl = gr.Slider(0, 360, value=0, step=1, elem_id=f"floor-slider-{{s}}")
         simg = gr.Image(FRAMES[s][0], type="numpy", format="png", interactive=False, elem_id=f"floor-simg-{{s}}")
         sl.release(make_slider(s), sl, simg, api_name=f"floor_slider_{{s}}")
+        # the same without Gradio's queue (queue=False, as demos.common.direct_events makes the apps' quick events)
+        db = gr.Button(f"{{s}} direct", elem_id=f"floor-dbtn-{{s}}")
+        dimg = gr.Image(FRAMES[s][0], type="numpy", format="png", interactive=False, elem_id=f"floor-dimg-{{s}}")
+        db.click(make(s), None, dimg, api_name=f"floor_direct_{{s}}", queue=False)
+        dsl = gr.Slider(0, 360, value=0, step=1, elem_id=f"floor-dslider-{{s}}")
+        dsimg = gr.Image(FRAMES[s][0], type="numpy", format="png", interactive=False, elem_id=f"floor-dsimg-{{s}}")
+        dsl.release(make_slider(s), dsl, dsimg, api_name=f"floor_direct_slider_{{s}}", queue=False)
 demo.queue(default_concurrency_limit=1, max_size=64)
 demo.launch(quiet=True)  # GRADIO_SERVER_NAME / GRADIO_SERVER_PORT come from _serve.start
 """
@@ -218,6 +230,10 @@ def measure(pages: list[tuple[Any, list[str], Any, Any]], runs: int) -> list[tup
 def summarise(parts: list[dict]) -> dict[str, float | None]:
     out = {}
     for k in parts[0]:
+        if k == "file_names":
+            if os.environ.get("BENCH_DEBUG_FILES"):
+                print("  files of the last 3 samples:", [p[k] for p in parts[-3:]], flush=True)
+            continue
         vals = [p[k] for p in parts if p[k] is not None]
         out[k] = float(np.median(vals)) if vals else None
     return out
@@ -277,12 +293,16 @@ def main(argv: list[str] | None = None) -> int:
                         size = min(SIZES, key=lambda s: abs(s - width))
                         if kind == "click":
                             f_out, f_trigger = f"#floor-img-{size}", _click(f"#floor-btn-{size}")
+                            d_out, d_trigger = f"#floor-dimg-{size}", _click(f"#floor-dbtn-{size}")
                         else:
                             f_out, f_trigger = f"#floor-simg-{size}", _release(f"#floor-slider-{size}")
-                        (f_times, f_parts), (a_times, a_parts) = measure(
-                            [(floor_page, [f_out], None, f_trigger), (page, outputs, prepare, trigger)], args.runs)
+                            d_out, d_trigger = f"#floor-dsimg-{size}", _release(f"#floor-dslider-{size}")
+                        (f_times, f_parts), (d_times, _), (a_times, a_parts) = measure(
+                            [(floor_page, [f_out], None, f_trigger), (floor_page, [d_out], None, d_trigger),
+                             (page, outputs, prepare, trigger)], args.runs)
                         label = f"{title} [{where}]"
                         rows[f"{label}: floor, {kind} -> one {size}² image (no work)"] = stats(f_times)
+                        rows[f"{label}: floor without the queue (queue=False), for reference"] = stats(d_times)
                         rows[label] = stats(a_times)
                         ratios[label] = rows[label]["p50_ms"] / stats(f_times)["p50_ms"]
                         breakdown[label] = {"app": summarise(a_parts), "floor": summarise(f_parts)}
@@ -311,11 +331,14 @@ def main(argv: list[str] | None = None) -> int:
              "| action | p50 / floor p50 | goal <= 1.5x |", "|---|---:|---|"]
     for title, r in ratios.items():
         lines.append(f"| {title} | {r:.2f}x | {'met' if r <= FLOOR_FACTOR else 'NOT met'} |")
-    lines += ["", "Where the time goes (medians, ms; `to_join`: input to the queue call sent, i.e. the front end "
-              "gathering the inputs; `join_rtt`: that request's round trip; `server`: join answered to the first "
-              "output file requested (queue, our function, Gradio's processing, the result message and the page "
-              "applying it); `files`: output files fetched; `decode`: to decoded):",
-              "", "| action | to_join | join_rtt | server | files | decode | uploads (n, ms) | files (n, KB) |",
+    lines += ["", "Where the time goes (medians, ms). The call is a queued event's `/queue/join` request or a direct "
+              "event's `POST /gradio_api/run/<api_name>` (demos.common.direct_events; the apps' rows). `to_call`: "
+              "input to the call sent, i.e. the front end gathering the inputs (an editor exports and uploads its "
+              "layers); `call_rtt`: that request's round trip (direct: the whole server side, our function "
+              "included); `after_call`: the call answered to the first output file requested (queued: the queue, "
+              "our function, Gradio's processing and the result message; both: the page applying the result); "
+              "`files`: output files fetched; `decode`: to decoded:",
+              "", "| action | to_call | call_rtt | after_call | files | decode | uploads (n, ms) | files (n, KB) |",
               "|---|---:|---:|---:|---:|---:|---:|---:|"]
 
     def f(v: Any) -> str:
@@ -324,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     for title, b in breakdown.items():
         for who in ("app", "floor"):
             d = b[who]
-            lines.append(f"| {title} ({who}) | {f(d['to_join'])} | {f(d['join_rtt'])} | {f(d['server'])} | "
+            lines.append(f"| {title} ({who}) | {f(d['to_call'])} | {f(d['call_rtt'])} | {f(d['after_call'])} | "
                          f"{f(d['files'])} | {f(d['decode'])} | {f(d['n_uploads'])}, {f(d['uploads_ms'])} | "
                          f"{f(d['n_files'])}, {f(d['file_kb'])} |")
     write_results(RESULTS, "bench_apps_browser", "\n".join(lines) + "\n",

@@ -50,15 +50,18 @@ really controls.
 </div>
 """
 
-# Queue settings and the concurrency design. Each event (one per endpoint) runs one call at a time, and different
-# events run concurrently with each other (a morph tick does not wait behind an inpainting); the 3D tab's render
-# and scene events share one slot ("c3d"); the Image2StyleGAN++ embedding (seconds per call) has its own slot of
-# 1 with a Stop button. Why 1 per event: the generators are CPU-bound torch calls that already use every core,
-# and measured on 2 cores (benchmarks/results/load_test*.md) the server is bound by Gradio's own per-request
-# Python work under the GIL (~40 ms per new session, queue bookkeeping, PNG encoding): concurrency 1 and 4 gave
-# the same throughput. A bounded waiting line: a full queue answers new users "too busy" instead of piling up work.
-# Measured: 1,000 mixed requests from 20 users, 0 failures, server RSS flat after warm-up
-# (benchmarks/results/load_test_mixed_1000.md).
+# Queue settings and the concurrency design (demos.common.direct_events has the whole of it). The page calls every
+# quick event (3-40 ms of work) directly, without the queue: one POST answered with the result, run in Gradio's
+# worker threads concurrently with every other call (at most launch's max_threads, 40, at once). Measured in
+# Chromium, the queue's own round trip (join request, event stream, 3-5 status messages, each a walk of the page's
+# component tree) cost more than these functions (benchmarks/results/bench_apps_browser.md). A direct event that
+# fails runs once more through the queue, which shows our message (Gradio 6.31 shows none for a direct failure).
+# Queued: the Image2StyleGAN++ embedding (seconds, streamed previews, a Stop button; its own slot of 1), the 3D
+# turntable GIF (its own slot), and every API call (gradio_client, /gradio_api/call): there each event runs one
+# call at a time, and the bounded waiting line answers "too busy" when full instead of piling up work. Why 1 per
+# event for the API: measured on 2 cores (benchmarks/results/load_test*.md), Gradio's per-request Python work under
+# the GIL (~40 ms per new session, queue bookkeeping, PNG encoding) bounds the server; concurrency 1 and 4 gave the
+# same throughput.
 DEFAULT_CONCURRENCY_LIMIT = int(os.environ.get("SYNTHKIT_DEMO_CONCURRENCY", "1"))
 MAX_QUEUE_SIZE = int(os.environ.get("SYNTHKIT_DEMO_MAX_QUEUE", "64"))
 

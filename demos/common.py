@@ -24,6 +24,8 @@ are handled once, the same way, and tested once (``tests/test_demo_app.py``).
   status: a front-end-only step copies its value into a hidden twin (``gr.ImageEditor(visible=False)``, so the
   server's own validation and preprocessing are unchanged, and so is the API: the backend event's parameter is an
   ImageEditor), and an editor among the outputs is left out of the progress targets (``show_progress_on``).
+- ``direct_events(demo)`` (applied by ``AppBlocks``): the page calls every quick event directly (one HTTP POST,
+  ``queue=False``) instead of through Gradio's queue; see its docstring for the concurrency design.
 - ``on_gpu(duration)``: ``spaces.GPU`` on a ZeroGPU Space, a no-op anywhere else.
 - ``THEME`` / ``CSS`` / ``launch_kwargs()``: the look shared by ``demos/app.py`` and every Space (Gradio 6 takes
   theme and CSS in ``launch()``, not in ``gr.Blocks``).
@@ -46,6 +48,7 @@ import logging
 import os
 import re
 import tempfile
+import threading
 from pathlib import Path
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
@@ -65,6 +68,9 @@ __all__ = [
     "launch_kwargs",
     "notes_markdown",
     "editor_event",
+    "direct_events",
+    "failure_report_of",
+    "zero_gpu_space",
     "on_gpu",
     "read_image_upload",
     "resize_note",
@@ -248,6 +254,117 @@ def one_progress_target(demo: gr.Blocks) -> int:
     return changed
 
 
+def zero_gpu_space() -> bool:
+    """True on a Hugging Face ZeroGPU Space (``SPACES_ZERO_GPU`` set), where GPU calls must go through the queue."""
+    return os.environ.get("SPACES_ZERO_GPU", "").lower() not in ("", "0", "false")
+
+
+def _queued_by_design(fn: Any) -> str | None:
+    """Why the event ``fn`` (a ``BlockFunction``) must stay in Gradio's queue, or None when it may be direct."""
+    f = fn.fn
+    if f is None:
+        return "front-end only"
+    if inspect.isgeneratorfunction(f) or inspect.isasyncgenfunction(f):
+        return "streams its outputs (generator)"
+    try:
+        params = inspect.signature(f).parameters.values()
+    except (TypeError, ValueError):
+        return "signature unreadable"
+    if any(isinstance(p.default, gr.Progress) for p in params):
+        return "reports progress (gr.Progress)"
+    if fn.concurrency_limit != "default" or fn.concurrency_id != str(id(f)):
+        return "declares a concurrency slot (concurrency_id / concurrency_limit)"
+    if getattr(fn, "every", None) or getattr(fn, "batch", False):
+        return "timer or batched"
+    return None
+
+
+def direct_events(demo: gr.Blocks) -> int:
+    """Let the page call every quick event directly (``queue=False``), and give every direct event (also one made
+    with ``queue=False`` by hand) a failure report through the queue; returns how many events were made direct.
+
+    The concurrency design of the synthkit apps:
+
+    - **Direct** (the default for an event): the page sends one ``POST /gradio_api/run/<api_name>`` and the result
+      comes back in its answer. Gradio runs the function in its worker threads (at most ``max_threads``, 40, at
+      once; the rest wait for a thread): calls run concurrently, with each other and with every other event. Why:
+      these functions take 3-40 ms and release the GIL inside torch, while the queue's own work per call (the
+      join request, the event stream, 3-5 status messages, each making the page walk its component tree) costs
+      more than the function itself: measured in Chromium, the floor app's click -> image went from ~45 ms
+      through the queue to ~29 ms direct (benchmarks/results/bench_apps_browser.md). The per-call work is
+      synchronous tensor code on module-level pipelines in eval mode with local ``torch.Generator``s, so
+      concurrent calls do not share mutable state; per-session state lives in ``gr.State``.
+    - **Queued**, with the reason (``_queued_by_design``): generators (streamed previews, the Image2StyleGAN++
+      embedding with its Stop button), functions taking ``gr.Progress``, events that declare a concurrency slot
+      (``concurrency_id`` / ``concurrency_limit``: the 3D tab's render and scene events share one slot per
+      process so that a scene change and a render never interleave; the embedding has a slot of 1), and on a
+      ZeroGPU Space every event (GPU time is granted through the queue). Their limits are the ``queue()``
+      settings of each app.
+    - API clients (``gradio_client``, ``/gradio_api/call``) always go through the queue, where each event runs
+      one call at a time (``default_concurrency_limit``) behind a bounded waiting line (``max_size``): a script
+      hammering an endpoint waits its turn and is answered "too busy" when the line is full, while pages stay
+      responsive.
+    """
+    if zero_gpu_space():
+        return 0
+    from gradio.events import EventListenerMethod
+
+    changed = 0
+    reported = {failure_report_of(fn) for fn in demo.fns.values()}
+    for fn in list(demo.fns.values()):
+        if fn.fn is None or failure_report_of(fn) is not None or fn._id in reported:
+            continue
+        if fn.queue:
+            if _queued_by_design(fn) is not None:
+                continue
+            fn.queue = False
+            changed += 1
+        # Gradio 6.31's page shows no message for a direct event that fails (its client passes the error on without
+        # `visible`, and the toast is only made for visible errors): the status tracker says a bare "Error". So a
+        # direct event that fails runs once more through the queue, whose failure the page does show as a toast
+        # with our gr.Error message (same function, inputs and outputs; only ever runs after a failure).
+        report, _ = demo.default_config.set_event_trigger(
+            [EventListenerMethod(None, "failure")], fn.fn, fn.inputs, fn.outputs,
+            preprocess=fn.preprocess, postprocess=fn.postprocess, show_progress=fn.show_progress,
+            show_progress_on=fn.show_progress_on, js=fn.js, queue=True, trigger_after=fn._id,
+            trigger_only_on_failure=True, api_visibility="private")
+        report._synthkit_reports_for = fn._id
+    return changed
+
+
+def failure_report_of(fn: Any) -> int | None:
+    """The id of the direct event whose failures the event ``fn`` reports (see ``direct_events``), else None."""
+    return getattr(fn, "_synthkit_reports_for", None)
+
+
+class _Running:
+    """How many calls are running their function now. ``AppBlocks.call_function`` counts them: Gradio awaits a
+    sync function's worker thread without abandoning it on cancellation, so a call whose request was dropped still
+    counts until its function returns. ``AppBlocks.close`` waits for 0 (the queue's own count does not see the
+    direct calls)."""
+
+    def __init__(self) -> None:
+        self._n = 0
+        self._idle = threading.Condition()
+
+    def __enter__(self) -> None:
+        with self._idle:
+            self._n += 1
+
+    def __exit__(self, *exc: Any) -> None:
+        with self._idle:
+            self._n -= 1
+            self._idle.notify_all()
+
+    @property
+    def count(self) -> int:
+        return self._n
+
+    def wait_idle(self, timeout_s: float) -> bool:
+        with self._idle:
+            return self._idle.wait_for(lambda: self._n == 0, timeout=timeout_s)
+
+
 class AppBlocks(gr.Blocks):
     """``gr.Blocks`` whose requests with unreadable inputs get a message instead of a bare "Error".
 
@@ -259,9 +376,32 @@ class AppBlocks(gr.Blocks):
     """
 
     def __exit__(self, exc_type: Any = None, *args: Any) -> None:
+        if exc_type is None and self.parent is None:
+            self._synthkit_running = _Running()
+            direct_events(self)  # registers events: inside the open context
         super().__exit__(exc_type, *args)
         if exc_type is None and self.parent is None:
             one_progress_target(self)
+
+    def calls_running(self) -> int:
+        """Calls (direct or queued) whose function is running now."""
+        running = getattr(self, "_synthkit_running", None)
+        return running.count if running is not None else 0
+
+    async def call_function(self, *args: Any, **kwargs: Any) -> Any:
+        running = getattr(self, "_synthkit_running", None)
+        if running is None:
+            return await super().call_function(*args, **kwargs)
+        with running:
+            return await super().call_function(*args, **kwargs)
+
+    def close(self, verbose: bool = True) -> None:
+        """Close the server once the running calls have returned (at most 30 s): a process exiting under a worker
+        thread that is inside a torch op aborts ("terminate called without an active exception")."""
+        running = getattr(self, "_synthkit_running", None)
+        if running is not None and not running.wait_idle(30.0):
+            log.warning("closing with %d direct calls still running", running.count)
+        super().close(verbose)
 
     async def preprocess_data(self, block_fn: Any, inputs: list[Any], state: Any, explicit_call: bool = False):
         try:

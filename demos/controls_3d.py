@@ -223,9 +223,9 @@ def build_tab() -> None:
           + [c.release if isinstance(c, gr.Slider) else (c.change if isinstance(c, gr.Checkbox) else c.submit)
              for c in controls],
           fn=render_event, inputs=inputs, outputs=[image, layers, notes], api_name="controls_render",
-          trigger_mode="always_last", concurrency_id="c3d")
+          trigger_mode="always_last")
     gr.on(triggers=[new.click, seed.submit], fn=scene_defaults, inputs=seed,
-          outputs=[image, notes, azimuth, elevation, *per_object], api_name="controls_scene", concurrency_id="c3d")
+          outputs=[image, notes, azimuth, elevation, *per_object], api_name="controls_scene")
     spin.click(turntable_event, inputs=[*inputs, frames], outputs=gif, api_name="controls_turntable",
                concurrency_id="c3d-gif")
 

@@ -233,10 +233,8 @@ def build_tab() -> None:
                        [result, status], api_name="embed_run", concurrency_limit=1, concurrency_id="embed")
     stop.click(None, cancels=[job])
     # .change: a Dropdown's .input fires twice per mouse pick in Gradio 6.31 (see semantic_inpainting)
-    editor_event(example.change, example_editor, [example], [editor], api_name="embed_example",
-                 concurrency_id="examples")
-    second_ex.change(second_example, inputs=second_ex, outputs=second, api_name="embed_second_example",
-                    concurrency_id="examples")
+    editor_event(example.change, example_editor, [example], [editor], api_name="embed_example")
+    second_ex.change(second_example, inputs=second_ex, outputs=second, api_name="embed_second_example")
 
 
 def build_demo() -> gr.Blocks:

@@ -99,10 +99,11 @@ def wait_until_still(locator: Any, frames: int = 3, timeout_s: float = 20.0) -> 
 
 
 class PageNetwork:
-    """The page's requests in flight, and the queue events it started (``/queue/join`` posts), counted."""
+    """The page's requests in flight, and the server events it started, counted (``calls``: their bodies): a queued
+    event's ``/queue/join`` post, a direct one's ``/gradio_api/run/<api_name>`` post (demos.common.direct_events)."""
 
     def __init__(self, page):
-        self.in_flight, self.joins, self.log = set(), [], []
+        self.in_flight, self.calls, self.log = set(), [], []
         page.on("request", self._start)
         page.on("requestfinished", self._end)
         page.on("requestfailed", self._end)
@@ -112,8 +113,8 @@ class PageNetwork:
             return
         self.in_flight.add(request)
         self.log.append(("start", request.method, request.url[-40:]))
-        if request.method == "POST" and "/queue/join" in request.url:
-            self.joins.append(request.post_data_json)
+        if request.method == "POST" and ("/queue/join" in request.url or "/gradio_api/run/" in request.url):
+            self.calls.append(request.post_data_json)
 
     def _end(self, request):
         self.in_flight.discard(request)
@@ -148,10 +149,11 @@ def wait_until_idle(demo: Any, timeout_s: float = 60.0) -> None:
     queue = getattr(demo, "_queue", None)
     if queue is None:
         return
+    running = getattr(demo, "calls_running", lambda: 0)  # AppBlocks: also the calls made without the queue
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         waiting = sum(len(q.queue) for q in list(queue.event_queue_per_concurrency_id.values()))
-        if queue.get_active_worker_count() == 0 and waiting == 0:
+        if queue.get_active_worker_count() == 0 and waiting == 0 and running() == 0:
             return
         time.sleep(0.05)
 

@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 from demos import common
-from demos.common import editor_event, editor_mask, notes_markdown, read_image_upload, resize_note, user_errors
+from demos.common import editor_event, editor_mask, failure_report_of, notes_markdown, read_image_upload, resize_note, user_errors
 
 # ------------------------------------------------------------------------------------------------ read_image_upload
 
@@ -479,9 +479,12 @@ def event_problems(demo: gr.Blocks) -> list[str]:
     - the app is a ``demos.common.AppBlocks``: requests whose inputs Gradio cannot read get a message;
     - no server-side event has a visible ``gr.ImageEditor`` among its inputs or its progress targets (register
       them with ``demos.common.editor_event``): Gradio 6.31 would then re-upload the editor at every status
-      change of every later event of the page (tests/test_demo_browser.py counts the uploads).
+      change of every later event of the page (tests/test_demo_browser.py counts the uploads);
+    - a server event the page calls directly (``queue=False``) has a failure report through the queue (Gradio
+      6.31's page shows no message for a failed direct call), and one left in the queue has a reason to be there
+      (``demos.common.direct_events``).
     """
-    from demos.common import AppBlocks
+    from demos.common import AppBlocks, _queued_by_design, failure_report_of, zero_gpu_space
 
     problems = [] if isinstance(demo, AppBlocks) else [f"the app is a {type(demo).__name__}, not an AppBlocks"]
     written = {b._id for dep in demo.fns.values() for b in dep.outputs}
@@ -502,6 +505,15 @@ def event_problems(demo: gr.Blocks) -> list[str]:
                 if isinstance(block, gr.ImageEditor) and block.visible is not False:
                     problems.append(f"/{dep.api_name}: the ImageEditor {block.label!r} is a server event's {role} "
                                     "(use demos.common.editor_event)")
+    reported = {failure_report_of(d) for d in demo.fns.values()}
+    for dep in demo.fns.values():
+        if dep.fn is None or failure_report_of(dep) is not None:
+            continue
+        if not dep.queue and dep._id not in reported:
+            problems.append(f"/{dep.api_name}: direct (queue=False) without a failure report: a bare \"Error\" "
+                            "in the page when it fails")
+        if dep.queue and _queued_by_design(dep) is None and isinstance(demo, AppBlocks) and not zero_gpu_space():
+            problems.append(f"/{dep.api_name}: queued without a reason (the page pays the queue's round trip)")
     return problems
 
 
@@ -530,13 +542,16 @@ def test_event_lint_catches_violations():
         go.click(user_errors(lambda x: None), image, editor, api_name="raw_out")
         editor_event(go.click, user_errors(lambda e: None), [editor], [image], api_name="relayed_in")
         editor_event(go.click, user_errors(lambda x: None), [image], [editor], api_name="relayed_out")
+        go.click(user_errors(lambda: None), None, image, api_name="direct_by_hand", queue=False)
     problems = event_problems(demo)
     assert problems == ["the app is a Blocks, not an AppBlocks", "/bad: plain is not decorated with @user_errors",
                         "/bad: Slider.change with trigger_mode='once'",
                         "/twice: Dropdown.input (fires twice per pick; use .change)",
                         "/raw_in: the ImageEditor 'paint' is a server event's input (use demos.common.editor_event)",
                         "/raw_out: the ImageEditor 'paint' is a server event's progress target (use "
-                        "demos.common.editor_event)"]
+                        "demos.common.editor_event)",
+                        '/direct_by_hand: direct (queue=False) without a failure report: a bare "Error" in the page '
+                        'when it fails']
 
 
 @pytest.mark.parametrize("preset, expected", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
@@ -636,7 +651,7 @@ def test_each_event_shows_progress_on_one_component():
         go.click(user_errors(lambda: (None, None, None)), None, [label, image, notes])
         go.click(user_errors(lambda: (None, None)), None, [label, notes])
         go.click(user_errors(lambda: None), None, [notes])
-    deps = [d for d in demo.fns.values() if d.fn is not None]
+    deps = [d for d in demo.fns.values() if d.fn is not None and failure_report_of(d) is None]
     assert [d.show_progress_on for d in deps] == [[image], [label], None]
     tabbed = app.build_demo()
     events = [d for d in tabbed.fns.values() if d.fn is not None]
@@ -657,3 +672,48 @@ def test_editor_parameters_keep_their_api_defaults():
     for key in [("/pyramid_inpaint", "editor"), ("/pyramid_composite", "object_editor"), ("/embed_run", "editor")]:
         p = editors[key]
         assert p["parameter_has_default"] and (p["parameter_default"] or {}).get("background"), (key, p)
+
+
+def test_quick_events_are_direct_with_a_failure_report_and_slow_ones_stay_queued(monkeypatch):
+    """demos.common.direct_events, applied by AppBlocks: the page calls a quick event without the queue (one POST,
+    no event stream; benchmarks/results/bench_apps_browser.md), except generators, gr.Progress users and events
+    that declare a concurrency slot; every direct event gets a queued failure report (same function, inputs and
+    outputs, private), because Gradio 6.31's page shows no message for a failed direct call."""
+    from demos.common import AppBlocks
+
+    def build():
+        with AppBlocks() as demo:
+            a, b = gr.Number(), gr.Image()
+            go = gr.Button()
+            go.click(user_errors(lambda x: None), a, b, api_name="quick")
+
+            def stream(x):
+                yield None
+
+            def slow(x, progress=gr.Progress()):
+                return None
+
+            go.click(user_errors(stream), a, b, api_name="stream")
+            go.click(user_errors(slow), a, b, api_name="progress")
+            go.click(user_errors(lambda x: None), a, b, api_name="slot", concurrency_id="one")
+            go.click(user_errors(lambda x: None), a, b, api_name="by_hand", queue=False)
+        return demo
+
+    demo = build()
+    by_name = {d.api_name: d for d in demo.fns.values() if failure_report_of(d) is None}
+    assert {n: d.queue for n, d in by_name.items()} == {"quick": False, "stream": True, "progress": True,
+                                                         "slot": True, "by_hand": False}
+    reports = {failure_report_of(d): d for d in demo.fns.values() if failure_report_of(d) is not None}
+    assert set(reports) == {by_name["quick"]._id, by_name["by_hand"]._id}
+    for direct_id, report in reports.items():
+        direct = demo.fns[direct_id]
+        assert report.queue and report.trigger_after == direct_id and report.trigger_only_on_failure
+        assert report.fn is direct.fn and report.inputs == direct.inputs and report.outputs == direct.outputs
+        assert report.api_visibility == "private"
+    assert not event_problems(demo)
+    # the API page lists the endpoints once (reports are private)
+    assert sorted(demo.get_api_info()["named_endpoints"]) == ["/by_hand", "/progress", "/quick", "/slot", "/stream"]
+    # on a ZeroGPU Space, GPU time is granted through the queue: nothing is made direct
+    monkeypatch.setenv("SPACES_ZERO_GPU", "true")
+    zero = build()
+    assert {d.api_name: d.queue for d in zero.fns.values() if failure_report_of(d) is None}["quick"] is True

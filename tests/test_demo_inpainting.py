@@ -420,13 +420,13 @@ def test_browser_painting_with_the_brush_changes_the_result(app_url, browser, ar
         page.locator("#pyramid-example [role=option][aria-label^='test scene 2']").click()
         name = list(app.example_images())[2]
         deadline = time.monotonic() + 30
-        while not any(j and j.get("data") == [name] for j in net.joins):  # the pick's event was sent
+        while not any(j and j.get("data") == [name] for j in net.calls):  # the pick's event was sent
             assert time.monotonic() < deadline, f"no event for the pick; requests: {net.log[-12:]}"
             page.wait_for_timeout(50)
         # its reply applied (the editor loads the new background: requests in flight until it has), and the
         # editor's progress shows on the dropdown (editor_event), so the example's tracker hides at the end
         wait_until_settled(page, net, "pyramid-example")
-        picks = [j for j in net.joins if j and j.get("data") == [name]]
+        picks = [j for j in net.calls if j and j.get("data") == [name]]
         assert len(picks) == 1, f"one pick of an example started {len(picks)} events (Dropdown .input fires twice)"
         # paint with the Brush: a horizontal drag across the lower middle of the image, which the editor shows
         # centred in its canvas element (the canvas is wider than the image)
