@@ -10,8 +10,10 @@ Each user is a thread; by default a light HTTP client of Gradio's queue API (``H
 ``--client gradio_client`` for the official client. Without ``--url`` it starts ``python -m demos.app`` in a separate process on a free loopback port (so the server
 does not share a GIL with the clients), waits until it answers, and stops it at the end. Each user is a thread
 with its own ``gradio_client.Client`` that sends ``--requests`` calls back to back; the latency of a call is the
-full round trip (queue wait + function + transfer + output download). It also times the endpoint's function
-called in-process, so the table separates the work itself from what Gradio and the queue add.
+full round trip (waiting + function + transfer + output download). It also runs each endpoint's event in-process
+(the function alone, and with Gradio's processing around it), so the table separates the work itself from what
+Gradio, HTTP and the waiting add. ``SYNTHKIT_DIRECT_EVENTS=0`` in the environment serves every event through the
+queue (the apps' design before direct events), to compare.
 
 ``--same`` sends the same arguments on every call (every user asks for the same picture: the case that made Gradio
 rewrite an output file while it was being served, see demos/common.py ``atomic_output_cache``). The server's
@@ -44,16 +46,15 @@ import _serve  # benchmarks/_serve.py
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
 
-# endpoint -> (keyword arguments for call k of user u, in-process function "module:attr" or None). Parameters left
-# out take the default the endpoint's API page lists (gradio_client fills them in), e.g. the example editor image.
-ENDPOINTS: dict[str, tuple[Callable[[int, int], dict], str | None]] = {
-    "toyscapes_render": (lambda u, k: {"scene": "random", "seed": 1000 * u + k, "index": 0, "size": 128},
-                         "demos.toyscapes_explorer:render_sample"),
-    "toyscapes_random_seed": (lambda u, k: {}, "demos.toyscapes_explorer:random_seed"),
-    "morph_tick": (lambda u, k: {"t": round(((7 * u + k) % 21) / 20, 2)}, None),
-    "pyramid_inpaint": (lambda u, k: {"seed": 1000 * u + k}, None),
-    "layout_generate": (lambda u, k: {"seed": 1000 * u + k}, None),
-    "controls_render": (lambda u, k: {"seed": 0, "azimuth": float((37 * u + 11 * k) % 360)}, None),
+# endpoint -> keyword arguments for call k of user u. Parameters left out take the default the endpoint's API page
+# lists (gradio_client fills them in), e.g. the example editor image.
+ENDPOINTS: dict[str, Callable[[int, int], dict]] = {
+    "toyscapes_render": lambda u, k: {"scene": "random", "seed": 1000 * u + k, "index": 0, "size": 128},
+    "toyscapes_random_seed": lambda u, k: {},
+    "morph_tick": lambda u, k: {"t": round(((7 * u + k) % 21) / 20, 2)},
+    "pyramid_inpaint": lambda u, k: {"seed": 1000 * u + k},
+    "layout_generate": lambda u, k: {"seed": 1000 * u + k},
+    "controls_render": lambda u, k: {"seed": 0, "azimuth": float((37 * u + 11 * k) % 360)},
 }
 # every app's main action (the Image2StyleGAN++ embedding is a seconds-long job with its own concurrency limit of
 # 1 and a Stop button: not a request-per-second endpoint)
@@ -159,10 +160,11 @@ def run_users(url: str, endpoints: list[str], args_for: dict[str, Callable[[int,
 
 
 class HttpUser:
-    """A light client that speaks Gradio's queue protocol as the page does: one session per user
-    (``session_hash``), ``POST /gradio_api/queue/join`` with the event's inputs (State inputs as null; missing
-    parameters take the defaults of ``/gradio_api/info``), the ``/gradio_api/queue/data`` event stream until
-    ``process_completed``, then a ``GET`` of every returned file, checked against its Content-Length.
+    """A light client that calls an event as the page does: one session per user (``session_hash``); a direct
+    event (``queue: false`` in the config, demos.common.direct_events) is one ``POST /gradio_api/run/<api_name>``
+    answered with the result; a queued one is ``POST /gradio_api/queue/join`` with the event's inputs (State inputs
+    as null; missing parameters take the defaults of ``/gradio_api/info``) and the ``/gradio_api/queue/data`` event
+    stream until ``process_completed``; then a ``GET`` of every returned file, checked against its Content-Length.
 
     Why not gradio_client: its ``predict`` costs ~8 ms of client CPU per call (threads, SSE parsing, downloads into
     its own folder); with 20 of them on 2 cores the clients set the pace (measured: client process 160% CPU, server
@@ -194,6 +196,15 @@ class HttpUser:
 
     def predict(self, endpoint: str, **kwargs: Any) -> list:
         fn_index, data = self._data(endpoint, kwargs)
+        if self.deps[endpoint][1].get("queue") is False:  # a direct event (demos.common.direct_events): one POST
+            r = self.http.post(f"{self.url}/gradio_api/run/{endpoint}",
+                               json={"data": data, "fn_index": fn_index, "session_hash": self.session,
+                                     "event_data": None, "trigger_id": None})
+            if r.status_code != 200:
+                raise RuntimeError(f"/{endpoint}: HTTP {r.status_code}: {r.text[:200]}")
+            out = r.json().get("data")
+            self._fetch_files(out)
+            return out
         r = self.http.post(f"{self.url}/gradio_api/queue/join",
                            json={"data": data, "fn_index": fn_index, "session_hash": self.session,
                                  "event_data": None, "trigger_id": None})
@@ -212,12 +223,15 @@ class HttpUser:
         if done is None or not done.get("success"):
             raise RuntimeError(f"/{endpoint}: {str((done or {}).get('output'))[:200]}")
         out = done["output"].get("data")
+        self._fetch_files(out)
+        return out
+
+    def _fetch_files(self, out: Any) -> None:
         for url in _file_urls(out):
             f = self.http.get(url if url.startswith("http") else f"{self.url}{url}")
             f.raise_for_status()
             if f.headers.get("content-length") and int(f.headers["content-length"]) != len(f.content):
                 raise RuntimeError(f"{url}: {len(f.content)} bytes for a declared {f.headers['content-length']}")
-        return out
 
 
 def _file_urls(value: Any) -> list[str]:
@@ -230,22 +244,54 @@ def _file_urls(value: Any) -> list[str]:
     return []
 
 
-def time_in_process(target: str | None, args_for: Callable[[int, int], dict], n: int) -> dict[str, float] | None:
-    """Latency of the endpoint's function called directly (no Gradio), same arguments."""
-    if target is None:
-        return None
-    import importlib
+_IN_PROCESS: dict[str, Any] = {}
+
+
+def time_in_process(endpoint: str, args_for: Callable[[int, int], dict], n: int) -> dict[str, dict[str, float]]:
+    """The endpoint's event run in this process, one call at a time, through the tabbed app's own
+    ``Blocks.process_api`` (Gradio's preprocessing, our function, postprocessing: output files written), with the
+    same arguments as the users' calls (missing parameters: the API page's defaults) and one session, as a page
+    makes them. Returns {"function": ..., "process_api": ...} percentiles: the work itself, and with Gradio's
+    processing around it. No HTTP, no queue, no other calls."""
+    import asyncio
 
     sys.path.insert(0, str(REPO_ROOT))
-    module_name, attr = target.split(":")
-    fn = getattr(importlib.import_module(module_name), attr)
-    fn(**args_for(0, 0))  # warm-up (imports, caches)
-    times = []
-    for k in range(n):
+    if "demo" not in _IN_PROCESS:
+        from gradio.state_holder import SessionState
+
+        from demos import app as full
+
+        demo = full.build_demo()
+        _IN_PROCESS.update(demo=demo, info=demo.get_api_info(), session=SessionState(demo))
+    demo, info, session = _IN_PROCESS["demo"], _IN_PROCESS["info"], _IN_PROCESS["session"]
+    fn = next(d for d in demo.fns.values() if d.api_name == endpoint)
+    params = info["named_endpoints"][f"/{endpoint}"]["parameters"]
+    inner, fn_times = fn.fn, []
+
+    def timed(*a: Any, **k: Any) -> Any:
         t0 = time.perf_counter()
-        fn(**args_for(99, k))
-        times.append(time.perf_counter() - t0)
-    return percentiles(times)
+        try:
+            return inner(*a, **k)
+        finally:
+            fn_times.append(time.perf_counter() - t0)
+
+    def payload(u: int, k: int) -> list:
+        kwargs = args_for(u, k)
+        values = iter([kwargs.get(p["parameter_name"], p.get("parameter_default")) for p in params])
+        return [None if b.__class__.__name__ == "State" else next(values, None) for b in fn.inputs]
+
+    totals = []
+    fn.fn = timed
+    try:
+        asyncio.run(demo.process_api(fn, payload(0, 0), state=session))  # warm-up (imports, caches, the session)
+        fn_times.clear()
+        for k in range(n):
+            t0 = time.perf_counter()
+            asyncio.run(demo.process_api(fn, payload(99, k), state=session))
+            totals.append(time.perf_counter() - t0)
+    finally:
+        fn.fn = inner
+    return {"function": percentiles(fn_times), "process_api": percentiles(totals)}
 
 
 def markdown_report(result: dict[str, Any]) -> str:
@@ -258,7 +304,8 @@ def markdown_report(result: dict[str, Any]) -> str:
         f"({result['server']}), endpoints {', '.join('/' + e for e in result['endpoints'])} "
         f"({'mixed: user u calls endpoint u mod n' if result['mixed'] else 'one at a time'}); "
         f"{'the same arguments on every call' if result['same'] else 'different arguments per call'}; "
-        f"queue default_concurrency_limit = {result['concurrency'] or 'server default'}",
+        f"queue default_concurrency_limit = {result['concurrency'] or 'server default'}; events the page calls "
+        f"directly: {'yes (demos.common.direct_events)' if result.get('direct_events', True) else 'no, every call through the queue (SYNTHKIT_DIRECT_EVENTS=0)'}",
         f"- machine: {result['machine']}, 1-min load average {result['load_average_1min_at_start']:.1f} at start "
         f"(shared machines: compare runs only within one session); gradio {result['gradio']}, gradio_client "
         f"{result['gradio_client']}; {result['date']}",
@@ -268,20 +315,26 @@ def markdown_report(result: dict[str, Any]) -> str:
         f"- server RSS at the end of each tenth of the run (MB; flat after warm-up = no growth per request): "
         f"{rss_by_tenth(result['rss_mb'].get('samples', []))}",
         "",
-        "| endpoint | calls | failures | p50 ms | p90 ms | p99 ms | max ms | throughput req/s | function p50 ms |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| endpoint | calls | failures | p50 ms | p90 ms | p99 ms | max ms | throughput req/s | function p50 ms "
+        "| + Gradio processing p50 ms | 1 / (that) req/s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in result["rows"]:
-        e2e, fn = row["end_to_end_ms"], row["function_only_ms"]
+        e2e, inp = row["end_to_end_ms"], row["in_process_ms"]
         lines.append(f"| /{row['endpoint']} | {row['calls']} | {row['n_failures']} | {e2e['p50']:.0f} | {e2e['p90']:.0f} "
                      f"| {e2e['p99']:.0f} | {e2e['max']:.0f} | {row['throughput_rps']:.2f} | "
-                     f"{'' if fn is None else format(fn['p50'], '.1f')} |")
+                     f"{inp['function']['p50']:.1f} | {inp['process_api']['p50']:.1f} | "
+                     f"{1000 / inp['process_api']['p50']:.1f} |")
     if result["failure_kinds"]:
         lines += ["", "Failures:", ""] + [f"- {n} x {kind}" for kind, n in result["failure_kinds"].items()]
     lines += [
         "",
-        "End-to-end latency includes the wait in Gradio's queue: with a concurrency limit of 1 per event, a user "
-        "waits for the calls ahead of them, so p50 grows with the number of users while the function time does not.",
+        "End-to-end latency includes the wait for the calls ahead (direct events: for a worker thread and the "
+        "CPU; queued ones: in the queue, one call at a time per event), so p50 grows with the number of users while "
+        "the function time does not. `function` and `+ Gradio processing`: the same event run in this process one "
+        "call at a time (`Blocks.process_api`: preprocessing, our function, postprocessing with the output files "
+        "written; no HTTP); `1 / (that)` is the rate one core would reach doing nothing else, to compare with the "
+        "measured throughput (2 cores; the server also parses requests, serves files and runs the event loop).",
     ]
     return "\n".join(lines) + "\n"
 
@@ -292,7 +345,7 @@ def run_once(args: argparse.Namespace, endpoints: list[str], mixed: bool, argv: 
 
     args_for = {}
     for e in endpoints:
-        base = ENDPOINTS[e][0] if e in ENDPOINTS else (lambda u, k, fixed=json.loads(args.args or "{}"): fixed)
+        base = ENDPOINTS[e] if e in ENDPOINTS else (lambda u, k, fixed=json.loads(args.args or "{}"): fixed)
         args_for[e] = (lambda u, k, base=base: base(0, 0)) if args.same else base
     load_at_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     proc, url = None, args.url
@@ -321,17 +374,17 @@ def run_once(args: argparse.Namespace, endpoints: list[str], mixed: bool, argv: 
         for e in group:
             calls = args.requests * sum(1 for u in range(args.users) if group[u % len(group)] == e)
             ok = len(run["latencies_s"][e])
-            target = ENDPOINTS.get(e, (None, None))[1]
             rows.append({
                 "endpoint": e, "calls": calls, "n_failures": calls - ok,
                 "end_to_end_ms": percentiles(run["latencies_s"][e]),
                 "throughput_rps": ok / run["wall_s"] if run["wall_s"] > 0 else float("nan"),
-                "function_only_ms": time_in_process(target, args_for[e], n=max(20, args.requests)),
+                "in_process_ms": time_in_process(e, args_for[e], n=max(20, args.requests)),
             })
     result = {
         "command": " ".join(argv if argv is not None else sys.argv[1:]),
         "endpoints": endpoints, "mixed": mixed, "same": args.same, "client": args.client,
         "users": args.users, "requests": args.requests, "rows": rows,
+        "direct_events": os.environ.get("SYNTHKIT_DIRECT_EVENTS", "1") != "0",
         "n_failures": len(failures), "failure_kinds": dict(Counter(failures).most_common(10)),
         "server_tracebacks": log_text.count("Traceback (most recent call last)"),
         "h11_errors": log_text.count("LocalProtocolError") + log_text.count("Too little data"),
