@@ -255,8 +255,9 @@ def one_progress_target(demo: gr.Blocks) -> int:
 
 
 def zero_gpu_space() -> bool:
-    """True on a Hugging Face ZeroGPU Space (``SPACES_ZERO_GPU`` set), where GPU calls must go through the queue."""
-    return os.environ.get("SPACES_ZERO_GPU", "").lower() not in ("", "0", "false")
+    """True on a Hugging Face ZeroGPU Space, where GPU calls must go through the queue (``SPACES_ZERO_GPU`` read as
+    the ``spaces`` package reads it: 1, t or true)."""
+    return os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "t", "true")
 
 
 def _queued_by_design(fn: Any) -> str | None:
