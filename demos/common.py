@@ -384,6 +384,12 @@ class AppBlocks(gr.Blocks):
         if exc_type is None and self.parent is None:
             one_progress_target(self)
 
+    def queue(self, *args: Any, api_open: bool | None = False, **kwargs: Any) -> "AppBlocks":
+        """``gr.Blocks.queue`` with ``api_open=False`` by default: a queued event (the embedding, the turntable)
+        cannot be called around the queue with a direct POST to ``/gradio_api/run/<api_name>`` (it would escape
+        its concurrency slot); the direct events (``direct_events``) are served there, API clients use the queue."""
+        return super().queue(*args, api_open=api_open, **kwargs)
+
     def calls_running(self) -> int:
         """Calls (direct or queued) whose function is running now."""
         running = getattr(self, "_synthkit_running", None)

@@ -304,3 +304,35 @@ def test_every_endpoint_answers_bad_input_with_a_message(client, tmp_path):
     # nothing crashed: a normal call still works
     image, *_ = client.predict("coast", 1, 0, 64, api_name="/toyscapes_render")
     assert Path(image).stat().st_size > 0
+
+
+def test_direct_calls_answer_as_the_page_sees_them(app_url):
+    """The page calls the quick events directly (one POST to /gradio_api/run/<api_name>, demos.common.direct_events):
+    a good call answers with the outputs in the response; a bad one with HTTP 500 and our message in the body (the
+    page then runs the event's failure report through the queue, which shows it: test_demo_browser), never an
+    empty error; slow events stay behind the queue's door."""
+    import httpx
+
+    config = httpx.get(f"{app_url}config", timeout=30).json()
+    deps = {d.get("api_name"): d for d in config["dependencies"] if d.get("api_name")}
+    direct = sorted(name for name, d in deps.items() if d.get("queue") is False)
+    for name in ("toyscapes_render", "layout_generate", "pyramid_inpaint", "morph_tick", "controls_render"):
+        assert name in direct, f"/{name} is not direct: {sorted(direct)}"
+    assert deps["embed_run"].get("queue") is not False  # streams its previews: through the queue
+
+    def run(name: str, data: list) -> httpx.Response:
+        return httpx.post(f"{app_url}gradio_api/run/{name}", timeout=60,
+                          json={"data": data, "fn_index": deps[name]["id"], "session_hash": "directtest01"})
+
+    ok = run("toyscapes_render", ["random", 3, 0, 64])
+    assert ok.status_code == 200, ok.text[:300]
+    image = ok.json()["data"][0]
+    assert image["url"].endswith(".png") and httpx.get(image["url"], timeout=30).status_code == 200
+    for data, expected in [(["random", -5, 0, 64], "Seed must be a whole number"),
+                           (["random", None, 0, 64], "Seed"), (["random", 0, 0, 7], "not in the list of choices"),
+                           ([None, None, None, None], "")]:
+        bad = run("toyscapes_render", data)
+        assert bad.status_code == 500, (data, bad.status_code)
+        message = bad.json().get("error")
+        assert message and expected in message and GENERIC_UPSTREAM not in message, (data, message)
+    assert run("embed_run", [None] * 7).status_code == 404  # queued events cannot be called around the queue
