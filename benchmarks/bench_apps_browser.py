@@ -331,6 +331,12 @@ def main(argv: list[str] | None = None) -> int:
              "| action | p50 / floor p50 | goal <= 1.5x |", "|---|---:|---|"]
     for title, r in ratios.items():
         lines.append(f"| {title} | {r:.2f}x | {'met' if r <= FLOOR_FACTOR else 'NOT met'} |")
+    lines += ["", "The floor is a default Gradio app (its click goes through the queue). The apps' quick events are "
+              "called without the queue (demos.common.direct_events), which is how an action can come in under the "
+              "floor; the floor without the queue is the least a direct call can cost on this machine. What is left "
+              "above it is our function, Gradio's processing of each output (a PNG written and path-checked per "
+              "image) and the page's own work per call, which in Gradio 6.31 grows with the number of components "
+              "of the page (the tabbed rows) and with the number of inputs an event gathers (the 3D tab: 30)."]
     lines += ["", "Where the time goes (medians, ms). The call is a queued event's `/queue/join` request or a direct "
               "event's `POST /gradio_api/run/<api_name>` (demos.common.direct_events; the apps' rows). `to_call`: "
               "input to the call sent, i.e. the front end gathering the inputs (an editor exports and uploads its "

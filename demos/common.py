@@ -48,7 +48,6 @@ import logging
 import os
 import re
 import tempfile
-import threading
 from pathlib import Path
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
@@ -338,34 +337,6 @@ def failure_report_of(fn: Any) -> int | None:
     return getattr(fn, "_synthkit_reports_for", None)
 
 
-class _Running:
-    """How many calls are running their function now. ``AppBlocks.call_function`` counts them: Gradio awaits a
-    sync function's worker thread without abandoning it on cancellation, so a call whose request was dropped still
-    counts until its function returns. ``AppBlocks.close`` waits for 0 (the queue's own count does not see the
-    direct calls)."""
-
-    def __init__(self) -> None:
-        self._n = 0
-        self._idle = threading.Condition()
-
-    def __enter__(self) -> None:
-        with self._idle:
-            self._n += 1
-
-    def __exit__(self, *exc: Any) -> None:
-        with self._idle:
-            self._n -= 1
-            self._idle.notify_all()
-
-    @property
-    def count(self) -> int:
-        return self._n
-
-    def wait_idle(self, timeout_s: float) -> bool:
-        with self._idle:
-            return self._idle.wait_for(lambda: self._n == 0, timeout=timeout_s)
-
-
 class AppBlocks(gr.Blocks):
     """``gr.Blocks`` whose requests with unreadable inputs get a message instead of a bare "Error".
 
@@ -378,7 +349,6 @@ class AppBlocks(gr.Blocks):
 
     def __exit__(self, exc_type: Any = None, *args: Any) -> None:
         if exc_type is None and self.parent is None:
-            self._synthkit_running = _Running()
             direct_events(self)  # registers events: inside the open context
         super().__exit__(exc_type, *args)
         if exc_type is None and self.parent is None:
@@ -389,26 +359,6 @@ class AppBlocks(gr.Blocks):
         cannot be called around the queue with a direct POST to ``/gradio_api/run/<api_name>`` (it would escape
         its concurrency slot); the direct events (``direct_events``) are served there, API clients use the queue."""
         return super().queue(*args, api_open=api_open, **kwargs)
-
-    def calls_running(self) -> int:
-        """Calls (direct or queued) whose function is running now."""
-        running = getattr(self, "_synthkit_running", None)
-        return running.count if running is not None else 0
-
-    async def call_function(self, *args: Any, **kwargs: Any) -> Any:
-        running = getattr(self, "_synthkit_running", None)
-        if running is None:
-            return await super().call_function(*args, **kwargs)
-        with running:
-            return await super().call_function(*args, **kwargs)
-
-    def close(self, verbose: bool = True) -> None:
-        """Close the server once the running calls have returned (at most 30 s): a process exiting under a worker
-        thread that is inside a torch op aborts ("terminate called without an active exception")."""
-        running = getattr(self, "_synthkit_running", None)
-        if running is not None and not running.wait_idle(30.0):
-            log.warning("closing with %d direct calls still running", running.count)
-        super().close(verbose)
 
     async def preprocess_data(self, block_fn: Any, inputs: list[Any], state: Any, explicit_call: bool = False):
         try:

@@ -149,11 +149,10 @@ def wait_until_idle(demo: Any, timeout_s: float = 60.0) -> None:
     queue = getattr(demo, "_queue", None)
     if queue is None:
         return
-    running = getattr(demo, "calls_running", lambda: 0)  # AppBlocks: also the calls made without the queue
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         waiting = sum(len(q.queue) for q in list(queue.event_queue_per_concurrency_id.values()))
-        if queue.get_active_worker_count() == 0 and waiting == 0 and running() == 0:
+        if queue.get_active_worker_count() == 0 and waiting == 0:
             return
         time.sleep(0.05)
 

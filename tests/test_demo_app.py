@@ -5,11 +5,14 @@ Chromium) is tests/test_demo_browser.py.
 """
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 import os
 import subprocess
 import sys
+import threading
+import time
 import types
 from pathlib import Path
 
@@ -717,3 +720,41 @@ def test_quick_events_are_direct_with_a_failure_report_and_slow_ones_stay_queued
     monkeypatch.setenv("SPACES_ZERO_GPU", "true")
     zero = build()
     assert {d.api_name: d.queue for d in zero.fns.values() if failure_report_of(d) is None}["quick"] is True
+
+
+def test_close_waits_for_a_running_direct_call():
+    """Direct calls are not in the queue's counts (tests/conftest.py's wait_until_idle reads those): closing the app
+    must still let a running direct call finish, even one whose page hung up (a process exiting under a worker
+    thread inside a torch op aborts). It does: the request's handler awaits its worker thread, which Gradio does
+    not abandon on cancellation, and the server's graceful shutdown waits for the handler. A real server on
+    loopback, a real /run call."""
+    import httpx
+
+    from demos.common import AppBlocks
+
+    started, finished = threading.Event(), threading.Event()
+
+    def slow(x: float) -> float:
+        started.set()
+        time.sleep(1.0)
+        finished.set()
+        return x
+
+    with AppBlocks() as demo:
+        a, b = gr.Number(), gr.Number()
+        gr.Button().click(user_errors(slow), a, b, api_name="slow")
+    demo.queue()
+    _, url, _ = demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
+    fn_id = next(d._id for d in demo.fns.values() if d.api_name == "slow")
+    def call_and_hang_up() -> None:  # the page is closed mid-call: the request is dropped, the function runs on
+        with contextlib.suppress(httpx.TimeoutException):
+            httpx.post(f"{url}gradio_api/run/slow", json={"data": [3], "fn_index": fn_id, "session_hash": "close01"},
+                       timeout=0.3)
+
+    caller = threading.Thread(target=call_and_hang_up)
+    caller.start()
+    assert started.wait(10), "the direct call did not start"
+    caller.join(10)
+    assert not finished.is_set()
+    demo.close()
+    assert finished.is_set(), "close() returned while the call was still running"
