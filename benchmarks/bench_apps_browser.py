@@ -251,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--runs", type=int, default=30)
     p.add_argument("--only", default=",".join(ACTIONS), help=f"comma-separated subset of {', '.join(ACTIONS)}")
+    p.add_argument("--name", default="bench_apps_browser",
+                   help="file name stem of the results (e.g. bench_apps_browser_all_queued with SYNTHKIT_DIRECT_EVENTS=0)")
     p.add_argument("--where", default="standalone,tabbed",
                    help="standalone (each app as its Space serves it), tabbed (the `synthkit demo` page), or both")
     args = p.parse_args(argv)
@@ -319,7 +321,8 @@ def main(argv: list[str] | None = None) -> int:
     load1 = os.getloadavg()[0]
     meta = {"runs": args.runs, "cpus": os.cpu_count(), "python": platform.python_version(),
             "load_avg_1min": [round(load0, 1), round(load1, 1)],
-            "date_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "goal": f"p50 <= {FLOOR_FACTOR}x floor"}
+            "date_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "goal": f"p50 <= {FLOOR_FACTOR}x floor",
+            "direct_events": os.environ.get("SYNTHKIT_DIRECT_EVENTS", "1") != "0"}
     lines = ["# The apps in a real browser, beside Gradio's floor", "",
              f"`python benchmarks/bench_apps_browser.py --runs {args.runs} --where {args.where}` (headless "
              "Chromium; each app as its Space serves it (standalone) and the `synthkit demo` page (tabbed), and a "
@@ -327,7 +330,10 @@ def main(argv: list[str] | None = None) -> int:
              "output image decoded; the floor is the same kind of input returning one precomputed image of the "
              "main output's size, sampled alternately with the app so that load changes hit both).",
              f"Machine: {platform.machine()}, {os.cpu_count()} CPUs (1-min load average {load0:.1f} at start, "
-             f"{load1:.1f} at end); {meta['date_utc']}.", "", *latency_table(rows), "",
+             f"{load1:.1f} at end); {meta['date_utc']}.",
+             "The apps' quick events: " + ("called directly (demos.common.direct_events)." if meta["direct_events"]
+                                           else "all through the queue (SYNTHKIT_DIRECT_EVENTS=0, to compare)."),
+             "", *latency_table(rows), "",
              "| action | p50 / floor p50 | goal <= 1.5x |", "|---|---:|---|"]
     for title, r in ratios.items():
         lines.append(f"| {title} | {r:.2f}x | {'met' if r <= FLOOR_FACTOR else 'NOT met'} |")
@@ -356,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
             lines.append(f"| {title} ({who}) | {f(d['to_call'])} | {f(d['call_rtt'])} | {f(d['after_call'])} | "
                          f"{f(d['files'])} | {f(d['decode'])} | {f(d['n_uploads'])}, {f(d['uploads_ms'])} | "
                          f"{f(d['n_files'])}, {f(d['file_kb'])} |")
-    write_results(RESULTS, "bench_apps_browser", "\n".join(lines) + "\n",
+    write_results(RESULTS, args.name, "\n".join(lines) + "\n",
                   {"rows": rows, "ratios": ratios, "breakdown": breakdown, "meta": meta})
     print("\n".join(lines))
     return 0
