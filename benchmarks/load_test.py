@@ -159,6 +159,16 @@ def run_users(url: str, endpoints: list[str], args_for: dict[str, Callable[[int,
     return {"latencies_s": latencies, "failures": failures, "wall_s": wall, "rss_mb": rss}
 
 
+def event_inputs(endpoint: str, params: list[dict], kwargs: dict, is_state: list[bool]) -> list:
+    """An event's input list as the page sends it: State inputs as null, the others in the API page's parameter
+    order from ``kwargs``, missing ones taking the API page's defaults (``params``: /gradio_api/info's list)."""
+    unknown = set(kwargs) - {p["parameter_name"] for p in params}
+    if unknown:
+        raise ValueError(f"/{endpoint} has no parameter(s) {sorted(unknown)}")
+    values = iter([kwargs.get(p["parameter_name"], p.get("parameter_default")) for p in params])
+    return [None if state else next(values, None) for state in is_state]
+
+
 class HttpUser:
     """A light client that calls an event as the page does: one session per user (``session_hash``); a direct
     event (``queue: false`` in the config, demos.common.direct_events) is one ``POST /gradio_api/run/<api_name>``
@@ -186,12 +196,8 @@ class HttpUser:
 
     def _data(self, endpoint: str, kwargs: dict) -> tuple[int, list]:
         params = self.info["named_endpoints"][f"/{endpoint}"]["parameters"]
-        unknown = set(kwargs) - {p["parameter_name"] for p in params}
-        if unknown:
-            raise ValueError(f"/{endpoint} has no parameter(s) {sorted(unknown)}")
-        values = iter([kwargs.get(p["parameter_name"], p.get("parameter_default")) for p in params])
         fn_index, dep = self.deps[endpoint]
-        data = [None if self.types.get(i) == "state" else next(values, None) for i in dep["inputs"]]
+        data = event_inputs(endpoint, params, kwargs, [self.types.get(i) == "state" for i in dep["inputs"]])
         return dep.get("id", fn_index), data
 
     def predict(self, endpoint: str, **kwargs: Any) -> list:
@@ -275,10 +281,10 @@ def time_in_process(endpoint: str, args_for: Callable[[int, int], dict], n: int)
         finally:
             fn_times.append(time.perf_counter() - t0)
 
+    is_state = [b.__class__.__name__ == "State" for b in fn.inputs]
+
     def payload(u: int, k: int) -> list:
-        kwargs = args_for(u, k)
-        values = iter([kwargs.get(p["parameter_name"], p.get("parameter_default")) for p in params])
-        return [None if b.__class__.__name__ == "State" else next(values, None) for b in fn.inputs]
+        return event_inputs(endpoint, params, args_for(u, k), is_state)
 
     totals = []
     fn.fn = timed

@@ -68,6 +68,7 @@ __all__ = [
     "notes_markdown",
     "editor_event",
     "direct_events",
+    "direct_events_enabled",
     "failure_report_of",
     "zero_gpu_space",
     "on_gpu",
@@ -259,6 +260,12 @@ def zero_gpu_space() -> bool:
     return os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "t", "true")
 
 
+def direct_events_enabled() -> bool:
+    """Whether ``direct_events`` makes quick events direct here: not on a ZeroGPU Space, and not with
+    ``SYNTHKIT_DIRECT_EVENTS=0`` (set only to measure the all-queued apps, benchmarks/)."""
+    return not zero_gpu_space() and os.environ.get("SYNTHKIT_DIRECT_EVENTS", "1") != "0"
+
+
 def _queued_by_design(fn: Any) -> str | None:
     """Why the event ``fn`` (a ``BlockFunction``) must stay in Gradio's queue, or None when it may be direct."""
     f = fn.fn
@@ -296,26 +303,24 @@ def direct_events(demo: gr.Blocks) -> int:
       concurrent calls do not share mutable state; per-session state lives in ``gr.State``.
     - **Queued**, with the reason (``_queued_by_design``): generators (streamed previews, the Image2StyleGAN++
       embedding with its Stop button), functions taking ``gr.Progress``, events that declare a concurrency slot
-      (``concurrency_id`` / ``concurrency_limit``: the 3D tab's render and scene events share one slot per
-      process so that a scene change and a render never interleave; the embedding has a slot of 1), and on a
-      ZeroGPU Space every event (GPU time is granted through the queue). Their limits are the ``queue()``
-      settings of each app.
+      (``concurrency_id`` / ``concurrency_limit``: the embedding has a slot of 1, the 3D turntable GIF its own),
+      and on a ZeroGPU Space every event (GPU time is granted through the queue). Their limits are the
+      ``queue()`` settings of each app.
     - API clients (``gradio_client``, ``/gradio_api/call``) always go through the queue, where each event runs
       one call at a time (``default_concurrency_limit``) behind a bounded waiting line (``max_size``): a script
       hammering an endpoint waits its turn and is answered "too busy" when the line is full, while pages stay
       responsive.
     """
-    if zero_gpu_space() or os.environ.get("SYNTHKIT_DIRECT_EVENTS", "1") == "0":  # "0": to measure the queue
-        return 0
     from gradio.events import EventListenerMethod
 
+    enabled = direct_events_enabled()
     changed = 0
     reported = {failure_report_of(fn) for fn in demo.fns.values()}
     for fn in list(demo.fns.values()):
         if fn.fn is None or failure_report_of(fn) is not None or fn._id in reported:
             continue
         if fn.queue:
-            if _queued_by_design(fn) is not None:
+            if not enabled or _queued_by_design(fn) is not None:
                 continue
             fn.queue = False
             changed += 1

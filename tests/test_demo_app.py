@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 import types
 from pathlib import Path
 
@@ -487,7 +486,7 @@ def event_problems(demo: gr.Blocks) -> list[str]:
       6.31's page shows no message for a failed direct call), and one left in the queue has a reason to be there
       (``demos.common.direct_events``).
     """
-    from demos.common import AppBlocks, _queued_by_design, failure_report_of, zero_gpu_space
+    from demos.common import AppBlocks, _queued_by_design, direct_events_enabled, failure_report_of
 
     problems = [] if isinstance(demo, AppBlocks) else [f"the app is a {type(demo).__name__}, not an AppBlocks"]
     written = {b._id for dep in demo.fns.values() for b in dep.outputs}
@@ -515,7 +514,7 @@ def event_problems(demo: gr.Blocks) -> list[str]:
         if not dep.queue and dep._id not in reported:
             problems.append(f"/{dep.api_name}: direct (queue=False) without a failure report: a bare \"Error\" "
                             "in the page when it fails")
-        if dep.queue and _queued_by_design(dep) is None and isinstance(demo, AppBlocks) and not zero_gpu_space():
+        if dep.queue and _queued_by_design(dep) is None and isinstance(demo, AppBlocks) and direct_events_enabled():
             problems.append(f"/{dep.api_name}: queued without a reason (the page pays the queue's round trip)")
     return problems
 
@@ -702,6 +701,8 @@ def test_quick_events_are_direct_with_a_failure_report_and_slow_ones_stay_queued
             go.click(user_errors(lambda x: None), a, b, api_name="by_hand", queue=False)
         return demo
 
+    monkeypatch.delenv("SYNTHKIT_DIRECT_EVENTS", raising=False)  # the benchmarks' switch to an all-queued app
+    monkeypatch.delenv("SPACES_ZERO_GPU", raising=False)
     demo = build()
     by_name = {d.api_name: d for d in demo.fns.values() if failure_report_of(d) is None}
     assert {n: d.queue for n, d in by_name.items()} == {"quick": False, "stream": True, "progress": True,
@@ -720,6 +721,10 @@ def test_quick_events_are_direct_with_a_failure_report_and_slow_ones_stay_queued
     monkeypatch.setenv("SPACES_ZERO_GPU", "true")
     zero = build()
     assert {d.api_name: d.queue for d in zero.fns.values() if failure_report_of(d) is None}["quick"] is True
+    # ... and an event made direct by hand still gets its failure report there
+    by_hand = next(d._id for d in zero.fns.values() if d.api_name == "by_hand")
+    assert by_hand in {failure_report_of(d) for d in zero.fns.values()}
+    assert not event_problems(zero)
 
 
 def test_close_waits_for_a_running_direct_call():
@@ -732,11 +737,11 @@ def test_close_waits_for_a_running_direct_call():
 
     from demos.common import AppBlocks
 
-    started, finished = threading.Event(), threading.Event()
+    started, proceed, finished = threading.Event(), threading.Event(), threading.Event()
 
     def slow(x: float) -> float:
         started.set()
-        time.sleep(1.0)
+        proceed.wait(30)  # runs until the test lets it go, long after its request was dropped
         finished.set()
         return x
 
@@ -746,6 +751,7 @@ def test_close_waits_for_a_running_direct_call():
     demo.queue()
     _, url, _ = demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
     fn_id = next(d._id for d in demo.fns.values() if d.api_name == "slow")
+
     def call_and_hang_up() -> None:  # the page is closed mid-call: the request is dropped, the function runs on
         with contextlib.suppress(httpx.TimeoutException):
             httpx.post(f"{url}gradio_api/run/slow", json={"data": [3], "fn_index": fn_id, "session_hash": "close01"},
@@ -756,5 +762,10 @@ def test_close_waits_for_a_running_direct_call():
     assert started.wait(10), "the direct call did not start"
     caller.join(10)
     assert not finished.is_set()
-    demo.close()
-    assert finished.is_set(), "close() returned while the call was still running"
+    closer = threading.Thread(target=demo.close)
+    closer.start()
+    closer.join(0.5)
+    assert closer.is_alive(), "close() returned while the call was still running"
+    proceed.set()
+    closer.join(30)
+    assert not closer.is_alive() and finished.is_set()
