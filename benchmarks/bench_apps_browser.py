@@ -83,7 +83,8 @@ BREAKDOWN_JS = """([t0, t1]) => {
   return {
     to_call: join ? join.start - t0 : null,
     call_rtt: join && join.end ? join.end - join.start : null,
-    after_call: join && join.end && firstFile !== null ? firstFile - join.end : null,
+    // no file fetched (images inline in a direct call's answer): after_call runs to the pictures decoded
+    after_call: join && join.end ? (firstFile !== null ? firstFile : t1) - join.end : null,
     files: firstFile !== null ? lastFile - firstFile : null,
     decode: lastFile !== null ? t1 - lastFile : null,
     n_uploads: uploads.length,
@@ -322,7 +323,9 @@ def main(argv: list[str] | None = None) -> int:
     meta = {"runs": args.runs, "cpus": os.cpu_count(), "python": platform.python_version(),
             "load_avg_1min": [round(load0, 1), round(load1, 1)],
             "date_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "goal": f"p50 <= {FLOOR_FACTOR}x floor",
-            "direct_events": os.environ.get("SYNTHKIT_DIRECT_EVENTS", "1") != "0"}
+            "direct_events": os.environ.get("SYNTHKIT_DIRECT_EVENTS", "1") != "0",
+            "inline_images": os.environ.get("SYNTHKIT_INLINE_IMAGES", "1") != "0",
+            "run_history": os.environ.get("GRADIO_RUN_HISTORY", "false").lower() == "true"}
     lines = ["# The apps in a real browser, beside Gradio's floor", "",
              f"`python benchmarks/bench_apps_browser.py --runs {args.runs} --where {args.where}` (headless "
              "Chromium; each app as its Space serves it (standalone) and the `synthkit demo` page (tabbed), and a "
@@ -332,24 +335,33 @@ def main(argv: list[str] | None = None) -> int:
              f"Machine: {platform.machine()}, {os.cpu_count()} CPUs (1-min load average {load0:.1f} at start, "
              f"{load1:.1f} at end); {meta['date_utc']}.",
              "The apps' quick events: " + ("called directly (demos.common.direct_events)." if meta["direct_events"]
-                                           else "all through the queue (SYNTHKIT_DIRECT_EVENTS=0, to compare)."),
+                                           else "all through the queue (SYNTHKIT_DIRECT_EVENTS=0, to compare).")
+             + " Their images: " + ("inline in the answer (demos.common.inline_images)." if meta["inline_images"]
+                                    else "files (SYNTHKIT_INLINE_IMAGES=0, to compare).")
+             + " Gradio's run history in the apps' pages: " + ("on (GRADIO_RUN_HISTORY=true)." if meta["run_history"]
+                                                              else "off (demos.common.launch_kwargs); the floor "
+                                                                   "app keeps Gradio's default (on)."),
              "", *latency_table(rows), "",
              "| action | p50 / floor p50 | goal <= 1.5x |", "|---|---:|---|"]
     for title, r in ratios.items():
         lines.append(f"| {title} | {r:.2f}x | {'met' if r <= FLOOR_FACTOR else 'NOT met'} |")
     lines += ["", "The floor is a default Gradio app (its click goes through the queue). The apps' quick events are "
               "called without the queue (demos.common.direct_events), which is how an action can come in under the "
-              "floor; the floor without the queue is the least a direct call can cost on this machine. What is left "
-              "above it is our function, Gradio's processing of each output (a PNG written and path-checked per "
-              "image) and the page's own work per call, which in Gradio 6.31 grows with the number of components "
-              "of the page (the tabbed rows) and with the number of inputs an event gathers (the 3D tab: 30)."]
+              "floor; the floor without the queue is the least a direct call can cost on this machine. Their "
+              "images come inline in the call's answer (no file written, path-checked and fetched per image), and "
+              "the apps' pages keep no run history (Gradio 6.31 rewrites the saved runs, inputs and outputs, in "
+              "localStorage 2-3 times per call). What is left above the floor is our function, Gradio's processing "
+              "of each output and the page's own work per call, which in Gradio 6.31 grows with the number of "
+              "components of the page (the tabbed rows) and with the inputs an event gathers (an ImageEditor "
+              "exports and uploads its layers)."]
     lines += ["", "Where the time goes (medians, ms). The call is a queued event's `/queue/join` request or a direct "
               "event's `POST /gradio_api/run/<api_name>` (demos.common.direct_events; the apps' rows). `to_call`: "
               "input to the call sent, i.e. the front end gathering the inputs (an editor exports and uploads its "
               "layers); `call_rtt`: that request's round trip (direct: the whole server side, our function "
-              "included); `after_call`: the call answered to the first output file requested (queued: the queue, "
-              "our function, Gradio's processing and the result message; both: the page applying the result); "
-              "`files`: output files fetched; `decode`: to decoded:",
+              "included); `after_call`: the call answered to the first output file requested, or, with no file to "
+              "fetch (images inline), to the pictures decoded (queued: the queue, our function, Gradio's "
+              "processing and the result message; both: the page applying the result); `files`: output files "
+              "fetched; `decode`: to decoded:",
               "", "| action | to_call | call_rtt | after_call | files | decode | uploads (n, ms) | files (n, KB) |",
               "|---|---:|---:|---:|---:|---:|---:|---:|"]
 

@@ -26,9 +26,13 @@ are handled once, the same way, and tested once (``tests/test_demo_app.py``).
   ImageEditor), and an editor among the outputs is left out of the progress targets (``show_progress_on``).
 - ``direct_events(demo)`` (applied by ``AppBlocks``): the page calls every quick event directly (one HTTP POST,
   ``queue=False``) instead of through Gradio's queue; see its docstring for the concurrency design.
+- ``inline_images(demo)`` (applied by ``AppBlocks``): the images a direct event returns to the page travel inside
+  its answer as PNG ``data:`` URLs, not as files written, path-checked and fetched one request each; the queue and
+  API clients still get files. ``SYNTHKIT_INLINE_IMAGES=0`` turns it off (only to measure it, benchmarks/).
 - ``on_gpu(duration)``: ``spaces.GPU`` on a ZeroGPU Space, a no-op anywhere else.
 - ``THEME`` / ``CSS`` / ``launch_kwargs()``: the look shared by ``demos/app.py`` and every Space (Gradio 6 takes
-  theme and CSS in ``launch()``, not in ``gr.Blocks``).
+  theme and CSS in ``launch()``, not in ``gr.Blocks``), and Gradio's browser-side run history off (its cost per
+  call: see ``launch_kwargs``).
 - ``atomic_output_cache()``: applied when this module is imported, so every app and Space gets it. Gradio writes
   each returned image to ``<cache>/<sha256 of its bytes>/image.<fmt>`` with ``Path.write_bytes``, which truncates
   and rewrites the file in place. When two requests return the same image (two users asking for the same render,
@@ -40,8 +44,11 @@ are handled once, the same way, and tested once (``tests/test_demo_app.py``).
 """
 from __future__ import annotations
 
+import base64
 import contextlib
+import contextvars
 import functools
+import io
 import html
 import inspect
 import logging
@@ -70,6 +77,8 @@ __all__ = [
     "direct_events",
     "direct_events_enabled",
     "failure_report_of",
+    "image_data_url",
+    "inline_images",
     "zero_gpu_space",
     "on_gpu",
     "read_image_upload",
@@ -160,8 +169,18 @@ CSS = """
 
 
 def launch_kwargs() -> dict[str, Any]:
-    """Keyword arguments every synthkit app passes to ``Blocks.launch`` (theme, CSS)."""
-    return {"theme": THEME, "css": CSS}
+    """Keyword arguments every synthkit app passes to ``Blocks.launch``: theme, CSS, and the run history off.
+
+    Gradio 6.31 keeps, by default, a *run history* in the visitor's browser: every call of a public event is
+    saved with its inputs and outputs in ``localStorage`` (up to 100 runs per app), the whole list parsed and
+    rewritten 2-3 times per call. Measured in Chromium on the Toyscapes render (CPU profile of 20 clicks,
+    benchmarks/results/bench_apps_browser.md): 10 of the page's 48 ms of script per click, and more with images
+    sent inline (``inline_images``), as the list then holds the pictures. Here every call is a slider move or a
+    click whose result is on screen; the runs page adds little. Off unless ``GRADIO_RUN_HISTORY`` (Gradio's own
+    variable) says otherwise."""
+    history = os.environ.get("GRADIO_RUN_HISTORY")
+    return {"theme": THEME, "css": CSS,
+            "run_history": history.lower() == "true" if history is not None else False}
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -337,6 +356,85 @@ def direct_events(demo: gr.Blocks) -> int:
     return changed
 
 
+# True while Gradio processes a direct call from the page (``POST /gradio_api/run/<api_name>``; set by
+# ``AppBlocks.process_api``): the images it returns are sent inline (``inline_images``).
+_DIRECT_HTTP_CALL: contextvars.ContextVar[bool] = contextvars.ContextVar("synthkit_direct_http_call", default=False)
+
+
+def _inlinable(value: Any) -> bool:
+    """A PIL image, or a uint8 array that is gray ``[H, W]`` or RGB(A) ``[H, W, 3|4]`` (anything else goes through
+    Gradio's own conversion)."""
+    if isinstance(value, Image.Image):
+        return True
+    return (isinstance(value, np.ndarray) and value.dtype == np.uint8
+            and (value.ndim == 2 or (value.ndim == 3 and value.shape[-1] in (3, 4))))
+
+
+def _watermarked(block: Any) -> bool:
+    """Whether Gradio would add a watermark to this image output (then its own postprocessing does it)."""
+    options = getattr(block, "watermark", None)
+    return options is not None and getattr(options, "watermark", options) is not None
+
+
+def image_data_url(image: np.ndarray | Image.Image, format: str = "png") -> str:
+    """``data:image/<format>;base64,...`` of a PIL image or an array accepted by ``_inlinable``."""
+    pil = image if isinstance(image, Image.Image) else Image.fromarray(np.ascontiguousarray(image))
+    buf = io.BytesIO()
+    pil.save(buf, format=format.upper())
+    return f"data:image/{format.lower()};base64,{base64.b64encode(buf.getvalue()).decode('ascii')}"
+
+
+def inline_images(demo: gr.Blocks) -> int:
+    """Send the images that direct events return inside the answer (``data:`` URLs) instead of as files.
+
+    For each ``gr.Image`` and ``gr.Gallery`` output of a direct event that is no event's input: during a direct
+    call from the page, a returned PIL image or uint8 array travels as ``ImageData(url="data:image/png;base64,...")``
+    in the POST's answer. Anywhere else Gradio's own postprocessing writes the file as before: calls through the
+    queue and API clients (``gradio_client`` downloads outputs by their server path), the initial values, values
+    Gradio must convert (floats, paths), watermarked images. Why: for each returned file Gradio hashes and writes
+    it and checks its path against the allowed folders, and the page then fetches it with one more request
+    (benchmarks/results/bench_apps_browser.md, columns call_rtt and files); inline, a 128x128 PNG is 5-30 KB more
+    in the answer and nothing else. An output that is also an input stays a file: the page would send its value
+    back, and Gradio accepts only uploaded files as inputs. Returns how many outputs were set up."""
+    if os.environ.get("SYNTHKIT_INLINE_IMAGES", "1") == "0":
+        return 0
+    inputs = {block._id for fn in demo.fns.values() for block in fn.inputs}
+    done = 0
+    for fn in demo.fns.values():
+        if fn.queue or fn.fn is None:
+            continue
+        for block in fn.outputs:
+            if (type(block) not in (gr.Image, gr.Gallery) or block._id in inputs
+                    or getattr(block, "_synthkit_inline", False)):
+                continue
+            block.postprocess = functools.partial(_inline_postprocess, block, block.postprocess)
+            block._synthkit_inline = True
+            done += 1
+    return done
+
+
+def _inline_postprocess(block: Any, original: Callable[[Any], Any], value: Any) -> Any:
+    """``block.postprocess`` of an output set up by ``inline_images``."""
+    from gradio.components.gallery import GalleryData, GalleryImage
+    from gradio.data_classes import ImageData
+
+    if not _DIRECT_HTTP_CALL.get() or _watermarked(block):
+        return original(value)
+    fmt = (block.format or "png").lower()
+
+    def inline(image: Any) -> ImageData:
+        return ImageData(url=image_data_url(image, fmt), orig_name=f"image.{fmt}", mime_type=f"image/{fmt}")
+
+    if isinstance(block, gr.Gallery):
+        if not isinstance(value, (list, tuple)) or not value:
+            return original(value)
+        items = [item if isinstance(item, (list, tuple)) else (item, None) for item in value]
+        if not all(len(item) == 2 and _inlinable(item[0]) for item in items):
+            return original(value)
+        return GalleryData(root=[GalleryImage(image=inline(img), caption=caption) for img, caption in items])
+    return inline(value) if _inlinable(value) else original(value)
+
+
 def failure_report_of(fn: Any) -> int | None:
     """The id of the direct event whose failures the event ``fn`` reports (see ``direct_events``), else None."""
     return getattr(fn, "_synthkit_reports_for", None)
@@ -358,6 +456,17 @@ class AppBlocks(gr.Blocks):
         super().__exit__(exc_type, *args)
         if exc_type is None and self.parent is None:
             one_progress_target(self)
+            inline_images(self)
+
+    async def process_api(self, block_fn: Any, inputs: list[Any], state: Any = None, request: Any = None,
+                          *args: Any, event_id: str | None = None, **kwargs: Any) -> dict[str, Any]:
+        # A direct call from the page (POST /gradio_api/run/...: Gradio runs it with a request and no event id;
+        # the queue always mints one) gets its images inline (inline_images).
+        token = _DIRECT_HTTP_CALL.set(request is not None and event_id is None)
+        try:
+            return await super().process_api(block_fn, inputs, state, request, *args, event_id=event_id, **kwargs)
+        finally:
+            _DIRECT_HTTP_CALL.reset(token)
 
     def queue(self, *args: Any, api_open: bool | None = False, **kwargs: Any) -> "AppBlocks":
         """``gr.Blocks.queue`` with ``api_open=False`` by default: a queued event (the embedding, the turntable)

@@ -52,6 +52,32 @@ CHROMIUM_INSTALL_HINT = (
 
 
 @pytest.fixture(scope="session")
+def shown_png() -> Callable[[Any, str], Any]:
+    """``shown_png(page, src)``: the picture an ``<img>`` of the page shows, as a uint8 RGB array, asserting it is
+    a PNG. ``src`` is a ``data:`` URL (an image a direct event returned inline: demos.common.inline_images) or a
+    file of the server (fetched with the page's own request context)."""
+
+    def _read(page: Any, src: str) -> Any:
+        import base64
+        import io
+
+        import numpy as np
+        from PIL import Image
+
+        if src.startswith("data:"):
+            header, payload = src.split(",", 1)
+            assert header.endswith(";base64"), header
+            data = base64.b64decode(payload)
+        else:
+            data = page.request.get(src).body()
+        with Image.open(io.BytesIO(data)) as img:
+            assert img.format == "PNG", f"outputs must be lossless PNG (label colours), got {img.format}"
+            return np.asarray(img.convert("RGB"))
+
+    return _read
+
+
+@pytest.fixture(scope="session")
 def read_png() -> Callable[[str], Any]:
     """``read_png(path)``: an image file that a Gradio server returned, as a uint8 RGB array. Asserts it is a PNG:
     outputs must be lossless, or label colours would not survive the round trip."""

@@ -5,11 +5,9 @@ that command, unless SYNTHKIT_SKIP_BROWSER=1. Screenshots go to ``test-artifacts
 """
 from __future__ import annotations
 
-import io
 
 import numpy as np
 import pytest
-from PIL import Image
 from conftest import wait_until_still
 
 pytestmark = pytest.mark.browser
@@ -31,14 +29,7 @@ def app_url(launch_blocks):
     demo.close()
 
 
-def _fetch_png(page, src: str) -> np.ndarray:
-    response = page.request.get(src)
-    assert response.ok, f"GET {src} -> {response.status}"
-    with Image.open(io.BytesIO(response.body())) as img:
-        return np.asarray(img.convert("RGB"))
-
-
-def test_toyscapes_tab_renders_a_new_sample(app_url, browser_page, artifacts_dir):
+def test_toyscapes_tab_renders_a_new_sample(app_url, browser_page, artifacts_dir, shown_png):
     from synthkit.data import toyscapes
 
     page, errors = browser_page.page, browser_page.errors
@@ -54,7 +45,7 @@ def test_toyscapes_tab_renders_a_new_sample(app_url, browser_page, artifacts_dir
     old_image = page.evaluate(IMAGE_SRC_JS, image_sel)
     old_labels = page.evaluate(IMAGE_SRC_JS, labels_sel)
     assert old_image and old_labels
-    np.testing.assert_array_equal(_fetch_png(page, old_image), toyscapes.render(0, 0, size=128).image)
+    np.testing.assert_array_equal(shown_png(page, old_image), toyscapes.render(0, 0, size=128).image)
 
     # a user types a seed, picks 256 px and presses Render
     page.locator("#toyscapes-seed input").fill("12345")
@@ -71,7 +62,11 @@ def test_toyscapes_tab_renders_a_new_sample(app_url, browser_page, artifacts_dir
     new_image = page.evaluate(IMAGE_SRC_JS, image_sel)
     assert new_image != old_image
     assert page.evaluate(IMAGE_SRC_JS, labels_sel) != old_labels
-    np.testing.assert_array_equal(_fetch_png(page, new_image), expected.image)
+    np.testing.assert_array_equal(shown_png(page, new_image), expected.image)
+    # the render came inline in the direct call's answer (demos.common.inline_images), not as a file to fetch
+    assert new_image.startswith("data:image/png;base64,"), new_image[:80]
+    # and the page kept no run history (demos.common.launch_kwargs: Gradio's own key prefix)
+    assert page.evaluate("Object.keys(localStorage).filter(k => k.startsWith('gradio:run-history:'))") == []
     legend = page.locator("#toyscapes-legend").inner_text()
     assert f"Scene: {expected.scene_name}" in legend and "256×256" in legend
 
@@ -167,7 +162,7 @@ def _set_number(page, label: str, value: int) -> None:
     box.press("Tab")  # Gradio's Number commits on blur
 
 
-def test_embed_tab_streams_then_shows_the_reconstruction(app_url, browser_page, artifacts_dir):
+def test_embed_tab_streams_then_shows_the_reconstruction(app_url, browser_page, artifacts_dir, shown_png):
     page, errors = browser_page.page, browser_page.errors
     _open_embed_tab(page, app_url)
     _set_number(page, "W+ steps", 30)
@@ -180,7 +175,7 @@ def test_embed_tab_streams_then_shows_the_reconstruction(app_url, browser_page, 
     assert "PSNR" in text and "dB" in text, text
     src = page.evaluate(IMAGE_SRC_JS, "#embed-result")
     assert src, "no result image shown"
-    shown = _fetch_png(page, src)
+    shown = shown_png(page, src)
     assert shown.shape[0] >= 128 and shown.std() > 5, "the result is blank"
     page.screenshot(path=str(artifacts_dir / "demo_embed.png"), full_page=True)
     assert errors == [], f"JavaScript errors on the page: {errors}"

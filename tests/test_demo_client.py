@@ -306,12 +306,17 @@ def test_every_endpoint_answers_bad_input_with_a_message(client, tmp_path):
     assert Path(image).stat().st_size > 0
 
 
-def test_direct_calls_answer_as_the_page_sees_them(app_url):
+def test_direct_calls_answer_as_the_page_sees_them(app_url, client, read_png):
     """The page calls the quick events directly (one POST to /gradio_api/run/<api_name>, demos.common.direct_events):
-    a good call answers with the outputs in the response; a bad one with HTTP 500 and our message in the body (the
-    page then runs the event's failure report through the queue, which shows it: test_demo_browser), never an
-    empty error; slow events stay behind the queue's door."""
+    a good call answers with the outputs in the response, its images inline as PNG data URLs
+    (demos.common.inline_images) holding the same pixels as the files an API client downloads; a bad one with HTTP
+    500 and our message in the body (the page then runs the event's failure report through the queue, which shows
+    it: test_demo_browser), never an empty error; slow events stay behind the queue's door."""
+    import base64
+    import io
+
     import httpx
+    from PIL import Image
 
     config = httpx.get(f"{app_url}config", timeout=30).json()
     deps = {d.get("api_name"): d for d in config["dependencies"] if d.get("api_name")}
@@ -326,8 +331,23 @@ def test_direct_calls_answer_as_the_page_sees_them(app_url):
 
     ok = run("toyscapes_render", ["random", 3, 0, 64])
     assert ok.status_code == 200, ok.text[:300]
-    image = ok.json()["data"][0]
-    assert image["url"].endswith(".png") and httpx.get(image["url"], timeout=30).status_code == 200
+    images = ok.json()["data"][:3]
+    files = client.predict("random", 3, 0, 64, api_name="/toyscapes_render")[:3]  # through the queue: files
+    for image, file in zip(images, files):
+        assert image["path"] is None and image["url"].startswith("data:image/png;base64,"), str(image)[:200]
+        decoded = np.asarray(Image.open(io.BytesIO(base64.b64decode(image["url"].split(",", 1)[1]))).convert("RGB"))
+        assert decoded.shape == (64, 64, 3)
+        np.testing.assert_array_equal(decoded, read_png(file))
+    assert not np.array_equal(*[read_png(f) for f in files[:2]])  # image and label map: not one image twice
+
+    retrieved = run("layout_generate", [{"headers": ["class", "x0", "y0", "x1", "y1"],
+                                         "data": [["car", 10, 40, 30, 60]]}, 1])
+    assert retrieved.status_code == 200, retrieved.text[:300]
+    canvas, _, image, gallery, fused, _ = retrieved.json()["data"]
+    assert all(v["url"].startswith("data:image/png;base64,") for v in (image, fused))
+    assert gallery and all(g["image"]["url"].startswith("data:image/png;base64,") and g["caption"] for g in gallery)
+    # the canvas is also an input (the page sends it back, and Gradio reads inputs only from uploaded files): a file
+    assert canvas is None or not str(canvas).count("data:image"), str(canvas)[:200]
     for data, expected in [(["random", -5, 0, 64], "Seed must be a whole number"),
                            (["random", None, 0, 64], "Seed"), (["random", 0, 0, 7], "not in the list of choices"),
                            ([None, None, None, None], "")]:

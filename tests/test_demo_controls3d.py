@@ -2,7 +2,6 @@
 is a clear message, the API through gradio_client on loopback, and a slider in a real browser changes the image."""
 from __future__ import annotations
 
-import io
 import os
 
 import gradio as gr
@@ -194,7 +193,7 @@ def test_client_scene_then_render(url, pipe, read_png):
 
 # ---------------------------------------------------------------------------------------------------------- level 3
 @pytest.mark.browser
-def test_browser_camera_slider_turns_the_scene(url, browser_page, artifacts_dir):
+def test_browser_camera_slider_turns_the_scene(url, browser_page, artifacts_dir, shown_png):
     page = browser_page.page
     page.goto(url)
     img = page.locator("#c3d-image img")
@@ -217,7 +216,7 @@ def test_browser_camera_slider_turns_the_scene(url, browser_page, artifacts_dir)
     src = page.locator("#c3d-image img").get_attribute("src")
     page.screenshot(path=str(artifacts_dir / "controls3d_tab.png"), full_page=True)
     assert azimuth > 100, azimuth
-    shown = np.asarray(Image.open(io.BytesIO(page.request.get(src).body())).convert("RGB"))
+    shown = shown_png(page, src)
     d = app.scene_defaults(0)
     want = app.render_event(0, azimuth, d[3], app.NO_LAYERS, *_controls(d))[0]
     np.testing.assert_array_equal(shown, want)  # the page shows the model's render at the dragged camera

@@ -379,7 +379,7 @@ def test_client_absent_class_and_upload(url, app, pipe, tmp_path, read_png):
 
 # ---------------------------------------------------------------------------------------------------------- level 3
 @pytest.mark.browser
-def test_browser_slider_morphs_the_image(url, app, browser_page, artifacts_dir):
+def test_browser_slider_morphs_the_image(url, app, browser_page, artifacts_dir, shown_png):
     """Dragging the slider shows precomputed frames at once (set by the page, no round trip), then on release the
     exact frame of the slider's position from the server; no fixed waits: each step waits for the page's state."""
     page = browser_page.page
@@ -409,11 +409,9 @@ def test_browser_slider_morphs_the_image(url, app, browser_page, artifacts_dir):
     # released: the server's exact frame replaces the preview
     page.wait_for_function(
         "(src) => { const s = document.querySelector('#morph-image img').getAttribute('src');"
-        " return s !== src && !s.startsWith('data:') }", arg=before_src)
+        " return s !== src && !s.startsWith('data:image/jpeg') }", arg=before_src)
     value = float(page.locator("#morph-t input[type=number]").input_value())
-    with Image.open(io.BytesIO(page.request.get(img.get_attribute("src")).body())) as png:
-        assert png.format == "PNG"
-        served = np.asarray(png.convert("RGB"))
+    served = shown_png(page, img.get_attribute("src"))  # a PNG, not a JPEG preview
     page.screenshot(path=str(artifacts_dir / "demo_morphing_after.png"), full_page=True)
     assert value > 0.9, value
     np.testing.assert_array_equal(served, app.default_session().frame(value))
@@ -423,7 +421,8 @@ def test_browser_slider_morphs_the_image(url, app, browser_page, artifacts_dir):
 
 
 @pytest.mark.browser
-def test_browser_painting_with_the_palette_brush_reaches_the_model(url, app, pipe, browser_page, artifacts_dir):
+def test_browser_painting_with_the_palette_brush_reaches_the_model(url, app, pipe, browser_page, artifacts_dir,
+                                                                   shown_png):
     """Brush (its default colour is the first class, sky) across the lower part of the map, then 'Use the painted
     map': the label map the model gets has sky there. Guards against the ImageEditor regressions (ECOSYSTEM.md)."""
     page = browser_page.page
@@ -448,7 +447,7 @@ def test_browser_painting_with_the_palette_brush_reaches_the_model(url, app, pip
     page.wait_for_function(
         "(src) => { const i = document.querySelector('#morph-label img'); return i && i.src !== src; }", arg=src0)
     page.screenshot(path=str(artifacts_dir / "demo_morphing_painted.png"), full_page=True)
-    used = np.asarray(Image.open(io.BytesIO(page.request.get(label_img.get_attribute("src")).body())).convert("RGB"))
+    used = shown_png(page, label_img.get_attribute("src"))
     before = app.example_sample(0).label
     sky = pipe.palette.colors[0]
     H = before.shape[0]
