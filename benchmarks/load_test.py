@@ -174,7 +174,8 @@ class HttpUser:
     event (``queue: false`` in the config, demos.common.direct_events) is one ``POST /gradio_api/run/<api_name>``
     answered with the result; a queued one is ``POST /gradio_api/queue/join`` with the event's inputs (State inputs
     as null; missing parameters take the defaults of ``/gradio_api/info``) and the ``/gradio_api/queue/data`` event
-    stream until ``process_completed``; then a ``GET`` of every returned file, checked against its Content-Length.
+    stream until ``process_completed``; then a ``GET`` of every returned file, checked against its Content-Length
+    (a direct event's images come inline as PNG ``data:`` URLs: decoded and checked instead).
 
     Why not gradio_client: its ``predict`` costs ~8 ms of client CPU per call (threads, SSE parsing, downloads into
     its own folder); with 20 of them on 2 cores the clients set the pace (measured: client process 160% CPU, server
@@ -233,7 +234,13 @@ class HttpUser:
         return out
 
     def _fetch_files(self, out: Any) -> None:
+        import base64
+
         for url in _file_urls(out):
+            if url.startswith("data:"):  # an image inline in a direct call's answer (demos.common.inline_images)
+                if not base64.b64decode(url.split(",", 1)[1]).startswith(b"\x89PNG\r\n\x1a\n"):
+                    raise RuntimeError(f"an inline image that is not a PNG: {url[:60]}")
+                continue
             f = self.http.get(url if url.startswith("http") else f"{self.url}{url}")
             f.raise_for_status()
             if f.headers.get("content-length") and int(f.headers["content-length"]) != len(f.content):
@@ -255,7 +262,7 @@ _IN_PROCESS: dict[str, Any] = {}
 
 def time_in_process(endpoint: str, args_for: Callable[[int, int], dict], n: int) -> dict[str, dict[str, float]]:
     """The endpoint's event run in this process, one call at a time, through the tabbed app's own
-    ``Blocks.process_api`` (Gradio's preprocessing, our function, postprocessing: output files written), with the
+    ``Blocks.process_api`` (Gradio's preprocessing, our function, postprocessing: images inline or files), with the
     same arguments as the users' calls (missing parameters: the API page's defaults) and one session, as a page
     makes them. Returns {"function": ..., "process_api": ...} percentiles: the work itself, and with Gradio's
     processing around it. No HTTP, no queue, no other calls."""
@@ -288,6 +295,10 @@ def time_in_process(endpoint: str, args_for: Callable[[int, int], dict], n: int)
 
     totals = []
     fn.fn = timed
+    # a direct event's call as the page makes it (POST /gradio_api/run): its images inline (demos.common.inline_images)
+    from demos.common import _DIRECT_HTTP_CALL
+
+    _DIRECT_HTTP_CALL.set(not fn.queue)
     try:
         asyncio.run(demo.process_api(fn, payload(0, 0), state=session))  # warm-up (imports, caches, the session)
         fn_times.clear()
@@ -297,6 +308,7 @@ def time_in_process(endpoint: str, args_for: Callable[[int, int], dict], n: int)
             totals.append(time.perf_counter() - t0)
     finally:
         fn.fn = inner
+        _DIRECT_HTTP_CALL.set(False)
     return {"function": percentiles(fn_times), "process_api": percentiles(totals)}
 
 
@@ -338,8 +350,9 @@ def markdown_report(result: dict[str, Any]) -> str:
         "End-to-end latency includes the wait for the calls ahead (direct events: for a worker thread and the "
         "CPU; queued ones: in the queue, one call at a time per event), so p50 grows with the number of users while "
         "the function time does not. `function` and `+ Gradio processing`: the same event run in this process one "
-        "call at a time (`Blocks.process_api`: preprocessing, our function, postprocessing with the output files "
-        "written; no HTTP); `1 / (that)` is the rate one core would reach doing nothing else, to compare with the "
+        "call at a time (`Blocks.process_api`: preprocessing, our function, postprocessing with the images "
+        "encoded, inline for a direct event as the page gets them (demos.common.inline_images), else written as "
+        "files; no HTTP); `1 / (that)` is the rate one core would reach doing nothing else, to compare with the "
         "measured throughput (2 cores; the server also parses requests, serves files and runs the event loop).",
     ]
     return "\n".join(lines) + "\n"
