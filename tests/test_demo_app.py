@@ -769,3 +769,80 @@ def test_close_waits_for_a_running_direct_call():
     proceed.set()
     closer.join(30)
     assert not closer.is_alive() and finished.is_set()
+
+
+def test_direct_events_send_their_images_inline_to_the_page_only(monkeypatch):
+    """demos.common.inline_images, applied by AppBlocks: an image a direct event returns goes inline (PNG data: URL)
+    in the answer to the page's direct call, and as a file everywhere else (the queue, gradio_client, which
+    downloads by path); an output that is also an input stays a file (Gradio reads inputs only from uploads);
+    values Gradio must convert (float arrays) take Gradio's path."""
+    import asyncio
+    import base64
+    import io
+
+    from gradio.state_holder import SessionState
+    from PIL import Image
+
+    from demos.common import _DIRECT_HTTP_CALL, AppBlocks
+
+    monkeypatch.delenv("SYNTHKIT_DIRECT_EVENTS", raising=False)
+    monkeypatch.delenv("SYNTHKIT_INLINE_IMAGES", raising=False)
+    monkeypatch.delenv("SPACES_ZERO_GPU", raising=False)
+    picture = np.arange(8 * 6 * 3, dtype=np.uint8).reshape(8, 6, 3)
+    with AppBlocks() as demo:
+        n = gr.Number(0)
+        shown, echoed, gallery = gr.Image(format="png"), gr.Image(format="png"), gr.Gallery(format="png")
+        go = gr.Button()
+        go.click(lambda x: (picture, picture, [(picture, "one"), picture]), n, [shown, echoed, gallery],
+                 api_name="draw")
+        go.click(lambda x: picture.astype(np.float32) / 255, n, shown, api_name="floats")
+        echoed.change(lambda im: im, echoed, gr.Image(), api_name="echo")  # `echoed` is also an input
+
+    def run(api_name: str, direct: bool) -> list:
+        fn = next(d for d in demo.fns.values() if d.api_name == api_name)
+        token = _DIRECT_HTTP_CALL.set(direct)
+        try:
+            return asyncio.run(demo.process_api(fn, [1], state=SessionState(demo)))["data"]
+        finally:
+            _DIRECT_HTTP_CALL.reset(token)
+
+    def decode(url: str) -> np.ndarray:
+        head, data = url.split(",", 1)
+        assert head == "data:image/png;base64", head
+        return np.asarray(Image.open(io.BytesIO(base64.b64decode(data))))
+
+    image, echo, items = run("draw", direct=True)
+    assert image["path"] is None
+    np.testing.assert_array_equal(decode(image["url"]), picture)
+    assert [i["caption"] for i in items] == ["one", None]
+    for item in items:
+        np.testing.assert_array_equal(decode(item["image"]["url"]), picture)
+    assert echo["path"] and not echo.get("url", "").startswith("data:")  # also an input: a file
+    np.testing.assert_array_equal(np.asarray(Image.open(echo["path"])), picture)
+    # the same event through the queue or an API client: files
+    image, echo, items = run("draw", direct=False)
+    assert image["path"] and items[0]["image"]["path"]
+    np.testing.assert_array_equal(np.asarray(Image.open(image["path"])), picture)
+    # a float image: Gradio's own conversion, a file
+    (floats,) = run("floats", direct=True)
+    assert floats["path"] and np.asarray(Image.open(floats["path"])).dtype == np.uint8
+
+
+def test_run_history_is_off_unless_gradios_variable_turns_it_on(monkeypatch, launch_blocks):
+    """launch_kwargs: Gradio 6.31's browser-side run history (each call's inputs and outputs rewritten in
+    localStorage 2-3 times per call) is off in every app; GRADIO_RUN_HISTORY=true turns it back on. Checked on the
+    config a launched server gives the page."""
+    import httpx
+
+    from demos.common import launch_kwargs
+
+    monkeypatch.delenv("GRADIO_RUN_HISTORY", raising=False)
+    assert launch_kwargs()["run_history"] is False
+    with gr.Blocks() as demo:
+        gr.Number()
+    url = launch_blocks(demo, **launch_kwargs())
+    assert httpx.get(f"{url}config", timeout=30).json()["run_history"] is False
+    monkeypatch.setenv("GRADIO_RUN_HISTORY", "True")
+    assert launch_kwargs()["run_history"] is True
+    monkeypatch.setenv("GRADIO_RUN_HISTORY", "false")
+    assert launch_kwargs()["run_history"] is False
