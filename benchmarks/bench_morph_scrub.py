@@ -52,7 +52,7 @@ SCRUB_MEASURE_JS = """async (v) => {
 }"""
 
 EXACT_JS = """(old) => { const i = document.querySelector('#morph-image img'); const s = i && i.getAttribute('src');
-  return s && s !== old && !s.startsWith('data:') && i.complete && i.naturalWidth > 0; }"""
+  return s && s !== old && !s.startsWith('data:image/jpeg') && i.complete && i.naturalWidth > 0; }"""
 
 
 def scrub_latencies(url: str, n: int) -> list[float]:
