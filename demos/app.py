@@ -56,6 +56,7 @@ really controls.
 # Chromium, the queue's own round trip (join request, event stream, 3-5 status messages, each a walk of the page's
 # component tree) cost more than these functions (benchmarks/results/bench_apps_browser.md). A direct event that
 # fails runs once more through the queue, which shows our message (Gradio 6.31 shows none for a direct failure).
+# Its images come back inside the answer (demos.common.inline_images), not as files fetched one request each.
 # Queued: the Image2StyleGAN++ embedding (seconds, streamed previews, a Stop button; its own slot of 1), the 3D
 # turntable GIF (its own slot), and every API call (gradio_client, /gradio_api/call): there each event runs one
 # call at a time, and the bounded waiting line answers "too busy" when full instead of piling up work. Why 1 per
