@@ -428,14 +428,18 @@ def _inline_postprocess(block: Any, original: Callable[[Any], Any], value: Any) 
     def inline(image: Any) -> ImageData:
         return ImageData(url=image_data_url(image, fmt), orig_name=f"image.{fmt}", mime_type=f"image/{fmt}")
 
-    if isinstance(block, gr.Gallery):
-        if not isinstance(value, (list, tuple)) or not value:
-            return original(value)
-        items = [item if isinstance(item, (list, tuple)) else (item, None) for item in value]
-        if not all(len(item) == 2 and _inlinable(item[0]) for item in items):
-            return original(value)
-        return GalleryData(root=[GalleryImage(image=inline(img), caption=caption) for img, caption in items])
-    return inline(value) if _inlinable(value) else original(value)
+    try:
+        if isinstance(block, gr.Gallery):
+            if not isinstance(value, (list, tuple)) or not value:
+                return original(value)
+            items = [item if isinstance(item, (list, tuple)) else (item, None) for item in value]
+            if not all(len(item) == 2 and _inlinable(item[0]) for item in items):
+                return original(value)
+            return GalleryData(root=[GalleryImage(image=inline(img), caption=caption) for img, caption in items])
+        return inline(value) if _inlinable(value) else original(value)
+    except (OSError, ValueError, KeyError) as exc:  # a mode the format cannot hold (RGBA as JPEG...): Gradio's way
+        log.debug("inline image for %s fell back to a file: %s", getattr(block, "label", "?"), exc)
+        return original(value)
 
 
 def failure_report_of(fn: Any) -> int | None:
