@@ -174,10 +174,11 @@ def launch_kwargs() -> dict[str, Any]:
     Gradio 6.31 keeps, by default, a *run history* in the visitor's browser: every call of a public event is
     saved with its inputs and outputs in ``localStorage`` (up to 100 runs per app), the whole list parsed and
     rewritten 2-3 times per call. Measured in Chromium on the Toyscapes render (CPU profile of 20 clicks,
-    benchmarks/results/bench_apps_browser.md): 10 of the page's 48 ms of script per click, and more with images
-    sent inline (``inline_images``), as the list then holds the pictures. Here every call is a slider move or a
-    click whose result is on screen; the runs page adds little. Off unless ``GRADIO_RUN_HISTORY`` (Gradio's own
-    variable) says otherwise."""
+    benchmarks/results/profile_page_script.md): its functions (``localStorage.setItem`` and the list's parse and
+    write) take ~10 of the page's ~48 ms of script per click with files, and ~41 of 87 with images sent inline
+    (``inline_images``), as the list then holds the pictures. Here every call is a slider move or a click whose
+    result is on screen; the runs page adds little. Off unless ``GRADIO_RUN_HISTORY`` (Gradio's own variable) says
+    otherwise."""
     history = os.environ.get("GRADIO_RUN_HISTORY")
     return {"theme": THEME, "css": CSS,
             "run_history": history.lower() == "true" if history is not None else False}
