@@ -298,7 +298,7 @@ def time_in_process(endpoint: str, args_for: Callable[[int, int], dict], n: int)
     # a direct event's call as the page makes it (POST /gradio_api/run): its images inline (demos.common.inline_images)
     from demos.common import _DIRECT_HTTP_CALL
 
-    _DIRECT_HTTP_CALL.set(not fn.queue)
+    token = _DIRECT_HTTP_CALL.set(not fn.queue)
     try:
         asyncio.run(demo.process_api(fn, payload(0, 0), state=session))  # warm-up (imports, caches, the session)
         fn_times.clear()
@@ -308,7 +308,7 @@ def time_in_process(endpoint: str, args_for: Callable[[int, int], dict], n: int)
             totals.append(time.perf_counter() - t0)
     finally:
         fn.fn = inner
-        _DIRECT_HTTP_CALL.set(False)
+        _DIRECT_HTTP_CALL.reset(token)
     return {"function": percentiles(fn_times), "process_api": percentiles(totals)}
 
 

@@ -48,7 +48,6 @@ import base64
 import contextlib
 import contextvars
 import functools
-import io
 import html
 import inspect
 import logging
@@ -378,11 +377,13 @@ def _watermarked(block: Any) -> bool:
 
 
 def image_data_url(image: np.ndarray | Image.Image, format: str = "png") -> str:
-    """``data:image/<format>;base64,...`` of a PIL image or an array accepted by ``_inlinable``."""
+    """``data:image/<format>;base64,...`` of a PIL image or an array accepted by ``_inlinable``: the bytes Gradio
+    would write to its file (``processing_utils.encode_pil_to_bytes``: same encoder, PNG text / EXIF kept)."""
+    from gradio import processing_utils as pu
+
     pil = image if isinstance(image, Image.Image) else Image.fromarray(np.ascontiguousarray(image))
-    buf = io.BytesIO()
-    pil.save(buf, format=format.upper())
-    return f"data:image/{format.lower()};base64,{base64.b64encode(buf.getvalue()).decode('ascii')}"
+    data = base64.b64encode(pu.encode_pil_to_bytes(pil, format)).decode("ascii")
+    return f"data:image/{format.lower()};base64,{data}"
 
 
 def inline_images(demo: gr.Blocks) -> int:

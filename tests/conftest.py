@@ -52,25 +52,23 @@ CHROMIUM_INSTALL_HINT = (
 
 
 @pytest.fixture(scope="session")
-def shown_png() -> Callable[[Any, str], Any]:
-    """``shown_png(page, src)``: the picture an ``<img>`` of the page shows, as a uint8 RGB array, asserting it is
-    a PNG. ``src`` is a ``data:`` URL (an image a direct event returned inline: demos.common.inline_images) or a
-    file of the server (fetched with the page's own request context)."""
+def read_png() -> Callable[[Any], Any]:
+    """``read_png(source)``: an image a Gradio server returned, as a uint8 RGB array: a file path, a binary file
+    object, or a ``data:`` URL (an image a direct event returned inline: demos.common.inline_images). Asserts it
+    is a PNG: outputs must be lossless, or label colours would not survive the round trip."""
 
-    def _read(page: Any, src: str) -> Any:
+    def _read(source: Any) -> Any:
         import base64
         import io
 
         import numpy as np
         from PIL import Image
 
-        if src.startswith("data:"):
-            header, payload = src.split(",", 1)
+        if isinstance(source, str) and source.startswith("data:"):
+            header, payload = source.split(",", 1)
             assert header.endswith(";base64"), header
-            data = base64.b64decode(payload)
-        else:
-            data = page.request.get(src).body()
-        with Image.open(io.BytesIO(data)) as img:
+            source = io.BytesIO(base64.b64decode(payload))
+        with Image.open(source) as img:
             assert img.format == "PNG", f"outputs must be lossless PNG (label colours), got {img.format}"
             return np.asarray(img.convert("RGB"))
 
@@ -78,17 +76,18 @@ def shown_png() -> Callable[[Any, str], Any]:
 
 
 @pytest.fixture(scope="session")
-def read_png() -> Callable[[str], Any]:
-    """``read_png(path)``: an image file that a Gradio server returned, as a uint8 RGB array. Asserts it is a PNG:
-    outputs must be lossless, or label colours would not survive the round trip."""
+def shown_png(read_png: Callable[[Any], Any]) -> Callable[[Any, str], Any]:
+    """``shown_png(page, src)``: the picture an ``<img>`` of the page shows (``read_png``): a ``data:`` URL as it
+    is, a file of the server fetched with the page's own request context."""
 
-    def _read(path: str) -> Any:
-        import numpy as np
-        from PIL import Image
+    def _read(page: Any, src: str) -> Any:
+        import io
 
-        with Image.open(path) as img:
-            assert img.format == "PNG", f"outputs must be lossless PNG (label colours), got {img.format}"
-            return np.asarray(img.convert("RGB"))
+        if src.startswith("data:"):
+            return read_png(src)
+        response = page.request.get(src)
+        assert response.ok, f"GET {src} -> {response.status}"
+        return read_png(io.BytesIO(response.body()))
 
     return _read
 

@@ -771,14 +771,12 @@ def test_close_waits_for_a_running_direct_call():
     assert not closer.is_alive() and finished.is_set()
 
 
-def test_direct_events_send_their_images_inline_to_the_page_only(monkeypatch):
+def test_direct_events_send_their_images_inline_to_the_page_only(monkeypatch, read_png):
     """demos.common.inline_images, applied by AppBlocks: an image a direct event returns goes inline (PNG data: URL)
     in the answer to the page's direct call, and as a file everywhere else (the queue, gradio_client, which
     downloads by path); an output that is also an input stays a file (Gradio reads inputs only from uploads);
     values Gradio must convert (float arrays) take Gradio's path."""
     import asyncio
-    import base64
-    import io
 
     from gradio.state_holder import SessionState
     from PIL import Image
@@ -807,9 +805,8 @@ def test_direct_events_send_their_images_inline_to_the_page_only(monkeypatch):
             _DIRECT_HTTP_CALL.reset(token)
 
     def decode(url: str) -> np.ndarray:
-        head, data = url.split(",", 1)
-        assert head == "data:image/png;base64", head
-        return np.asarray(Image.open(io.BytesIO(base64.b64decode(data))))
+        assert url.startswith("data:image/png;base64,"), url[:40]
+        return read_png(url)
 
     image, echo, items = run("draw", direct=True)
     assert image["path"] is None

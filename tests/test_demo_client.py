@@ -312,11 +312,7 @@ def test_direct_calls_answer_as_the_page_sees_them(app_url, client, read_png):
     (demos.common.inline_images) holding the same pixels as the files an API client downloads; a bad one with HTTP
     500 and our message in the body (the page then runs the event's failure report through the queue, which shows
     it: test_demo_browser), never an empty error; slow events stay behind the queue's door."""
-    import base64
-    import io
-
     import httpx
-    from PIL import Image
 
     config = httpx.get(f"{app_url}config", timeout=30).json()
     deps = {d.get("api_name"): d for d in config["dependencies"] if d.get("api_name")}
@@ -335,7 +331,7 @@ def test_direct_calls_answer_as_the_page_sees_them(app_url, client, read_png):
     files = client.predict("random", 3, 0, 64, api_name="/toyscapes_render")[:3]  # through the queue: files
     for image, file in zip(images, files):
         assert image["path"] is None and image["url"].startswith("data:image/png;base64,"), str(image)[:200]
-        decoded = np.asarray(Image.open(io.BytesIO(base64.b64decode(image["url"].split(",", 1)[1]))).convert("RGB"))
+        decoded = read_png(image["url"])
         assert decoded.shape == (64, 64, 3)
         np.testing.assert_array_equal(decoded, read_png(file))
     assert not np.array_equal(*[read_png(f) for f in files[:2]])  # image and label map: not one image twice
