@@ -165,6 +165,29 @@ def _seed(sel: str, seeds: Any = None):
     return prepare
 
 
+def _stroke_then_seed(pause_ms: int):
+    """Paint a short Brush stroke on the inpainting editor (a new place each time, so the region changes), type a
+    new seed, and wait ``pause_ms`` before the click: 0 is the worst case (the click lands while the editor's value
+    is still to be copied), ~500 ms is about the least a person takes to go from the canvas to the button."""
+    seed = _seed("#pyramid-seed")
+
+    def prepare(page: Any, i: int) -> None:
+        editor = page.locator("#pyramid-editor")
+        brush = editor.get_by_role("button", name="Brush", exact=True)
+        if "highlight" not in (brush.get_attribute("class") or ""):
+            brush.click()
+        bb = editor.locator("canvas").first.bounding_box()
+        x, y = 0.36 + 0.05 * (i % 6), 0.12 + 0.15 * ((i // 6) % 6)
+        page.mouse.move(bb["x"] + bb["width"] * x, bb["y"] + bb["height"] * y)
+        page.mouse.down()
+        page.mouse.move(bb["x"] + bb["width"] * (x + 0.04), bb["y"] + bb["height"] * y, steps=4)
+        page.mouse.up()
+        seed(page, i)
+        if pause_ms:
+            page.wait_for_timeout(pause_ms)
+    return prepare
+
+
 def _layout_seeds(n: int = 80) -> list[int]:
     """Seeds whose layout-tab image differs from the previous seed's, for the tab's first canvas (BachGAN draws the
     retrieved background at random among the best matches: two seeds can pick the same one)."""
@@ -193,6 +216,12 @@ ACTIONS = {
                _seed("#layout-seed", _layout_seeds), _click("#layout-generate-canvas"), "click"),
     "inpaint": ("Inpainting: Regenerate region", "Inpainting (Pyramid)", "demos.semantic_inpainting",
                 ["#pyramid-result"], _seed("#pyramid-seed"), _click("#pyramid-run"), "click"),
+    "inpaint_stroke": ("Inpainting: brush stroke, Regenerate at once", "Inpainting (Pyramid)",
+                       "demos.semantic_inpainting", ["#pyramid-result"], _stroke_then_seed(0), _click("#pyramid-run"),
+                       "click"),
+    "inpaint_stroke_pause": ("Inpainting: brush stroke, Regenerate 0.5 s later", "Inpainting (Pyramid)",
+                             "demos.semantic_inpainting", ["#pyramid-result"], _stroke_then_seed(500),
+                             _click("#pyramid-run"), "click"),
     "controls3d": ("3D controls: azimuth released", "3D controls (Liao)", "demos.controls_3d", ["#c3d-image"], None,
                    _release("#c3d-azimuth"), "release"),
 }
@@ -352,12 +381,14 @@ def main(argv: list[str] | None = None) -> int:
               "the apps' pages keep no run history (Gradio 6.31 rewrites the saved runs, inputs and outputs, in "
               "localStorage 2-3 times per call). What is left above the floor is our function, Gradio's processing "
               "of each output and the page's own work per call, which in Gradio 6.31 grows with the number of "
-              "components of the page (the tabbed rows) and with the inputs an event gathers (an ImageEditor "
-              "exports and uploads its layers)."]
+              "components of the page (the tabbed rows). An ImageEditor is read from its hidden copy "
+              "(demos.common.editor_event): a Regenerate with the editor untouched uploads nothing; after a stroke "
+              "the editor exports and uploads its layers (~45 ms), which starts by itself 0.3 s after the stroke "
+              "(the 'brush stroke' rows: at once, the click waits for that copy; 0.5 s later, it is done)."]
     lines += ["", "Where the time goes (medians, ms). The call is a queued event's `/queue/join` request or a direct "
               "event's `POST /gradio_api/run/<api_name>` (demos.common.direct_events; the apps' rows). `to_call`: "
-              "input to the call sent, i.e. the front end gathering the inputs (an editor exports and uploads its "
-              "layers); `call_rtt`: that request's round trip (direct: the whole server side, our function "
+              "input to the call sent, i.e. the front end gathering the inputs (an edited editor's copy, when "
+              "one is still to make or in flight); `call_rtt`: that request's round trip (direct: the whole server side, our function "
               "included); `after_call`: the call answered to the first output file requested, or, with no file to "
               "fetch (images inline), to the pictures decoded (queued: the queue, our function, Gradio's "
               "processing and the result message; both: the page applying the result); `files`: output files "

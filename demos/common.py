@@ -21,9 +21,12 @@ are handled once, the same way, and tested once (``tests/test_demo_app.py``).
   status change of *any* event, and an ImageEditor answers by re-exporting its canvas and uploading it: once an
   editor had been an event's input or output, every later event of the page made about 15 uploads (a 3D slider in
   another tab waited ~400 ms more; every upload stays in Gradio's cache). Here the editor never gets a loading
-  status: a front-end-only step copies its value into a hidden twin (``gr.ImageEditor(visible=False)``, so the
-  server's own validation and preprocessing are unchanged, and so is the API: the backend event's parameter is an
-  ImageEditor), and an editor among the outputs is left out of the progress targets (``show_progress_on``).
+  status: the backend event reads a hidden twin (``gr.ImageEditor(visible=False)``, so the server's own validation
+  and preprocessing are unchanged, and so is the API: the backend event's parameter is an ImageEditor), and an
+  editor among the outputs is left out of the progress targets (``show_progress_on``). The page copies an editor
+  into its twin (export + upload of its layers, ~45 ms) only when it was edited since the last copy, by itself
+  0.3 s after the user's last edit, or, at the latest, before the call: a Regenerate with the editor untouched
+  uploads nothing (``_EDITOR_SYNC_JS`` says what counts as an edit).
 - ``direct_events(demo)`` (applied by ``AppBlocks``): the page calls every quick event directly (one HTTP POST,
   ``queue=False``) instead of through Gradio's queue; see its docstring for the concurrency design.
 - ``inline_images(demo)`` (applied by ``AppBlocks``): the images a direct event returns to the page travel inside
@@ -50,6 +53,7 @@ import contextvars
 import functools
 import html
 import inspect
+import json
 import logging
 import os
 import re
@@ -568,15 +572,135 @@ def _start(trigger: Any, fn: Any, inputs: list[Any], outputs: list[Any], after: 
     return gr.on(triggers=triggers, fn=fn, inputs=inputs, outputs=outputs, **kwargs)
 
 
+# The page side of editor_event: which editors were edited since their value was last copied into their twin.
+# One object per page (window.__synthkitEditors), made by the first event that needs it. Per editor (by elem_id):
+# `gen` counts the edits seen, `synced` is the `gen` whose value the twin holds (-1: unknown, copy first).
+# An edit is anything that can change an editor's value: a pointer pressed in it (brush, eraser, its toolbar's
+# clear / undo / redo / upload / paste buttons) and released anywhere, a key, a drop, a paste or a file input's
+# change in it, Gradio's own upload / clear events of the editor (an upload finished loading, also a value set by
+# the server) and every server event that writes the editor. A copy counts only if it started at least SETTLE ms
+# after the last edit and with no pointer held (so an editor caught mid-update is copied again at the next call),
+# and a copy in flight is awaited. SETTLE ms after the user's last edit in the page the copy starts by itself,
+# while the user moves to the button (not after a value set by the server: the page makes no upload of its own).
+# Every rule can only make a copy happen when none was needed, never skip a needed one.
+_EDITOR_SYNC_JS = """(() => {
+  if (window.__synthkitEditors) return window.__synthkitEditors;
+  const SETTLE = %(settle)d, TIMEOUT = %(timeout)d;
+  const states = new Map();
+  const state = (id) => {
+    let s = states.get(id);
+    if (!s) { s = {gen: 0, synced: -1, last: 0, pointer: false, pending: null, idle: null, done: null,
+                   seen: {}, copies: 0};
+              states.set(id, s); }
+    return s;
+  };
+  const owner = (node) => {
+    for (const id of states.keys()) {
+      const el = document.getElementById(id);
+      if (el && node instanceof Node && el.contains(node)) return id;
+    }
+    return null;
+  };
+  const sk = {
+    state,
+    mark(id, user, why) {  // user: an edit in the page (then the copy starts by itself once the editor is still)
+      const s = state(id);
+      s.gen += 1; s.last = performance.now(); s.seen[why] = (s.seen[why] || 0) + 1;
+      clearTimeout(s.idle);
+      if (user) s.idle = setTimeout(() => { if (!s.pointer) sk.copy(id); }, SETTLE + 20);
+    },
+    copy(id) {  // start copying the editor into its twin (the hidden button's event), unless one is in flight
+      const s = state(id);
+      if (s.pending) return s.pending;
+      if (s.synced === s.gen) return null;
+      const button = document.getElementById(id + "-synthkit-sync");
+      if (!button) return null;
+      const g = s.gen, settled = !s.pointer && performance.now() - s.last >= SETTLE;
+      let finish;
+      s.pending = new Promise((resolve) => { finish = resolve; });
+      const timer = setTimeout(() => s.done(false), TIMEOUT);
+      s.done = (ok) => {
+        clearTimeout(timer);
+        if (ok && settled) s.synced = Math.max(s.synced, g);
+        s.pending = null; s.done = null; finish(ok);
+      };
+      s.copies += 1;
+      button.click();
+      return s.pending;
+    },
+    copied(id) { const s = state(id); if (s.done) s.done(true); },
+    async ensure(id) {  // before a backend event reads the twin: its value is the editor's
+      const s = state(id);
+      if (s.pending) await s.pending;
+      if (s.synced === s.gen) return;
+      const copying = sk.copy(id);
+      if (copying && !(await copying)) {
+        throw new Error("synthkit: the editor '" + id + "' could not be read (no answer in " + TIMEOUT + " ms)");
+      }
+    },
+  };
+  const edited = (ev) => {
+    const id = owner(ev.target);
+    if (id === null) return;
+    if (ev.type === "pointerdown") state(id).pointer = true;
+    sk.mark(id, true, ev.type);
+  };
+  for (const type of ["pointerdown", "keydown", "drop", "paste", "change", "input"]) {
+    document.addEventListener(type, edited, true);
+  }
+  const released = () => {
+    for (const [id, s] of states) if (s.pointer) { s.pointer = false; sk.mark(id, true, "release"); }
+  };
+  for (const type of ["pointerup", "pointercancel"]) window.addEventListener(type, released, true);
+  window.__synthkitEditors = sk;
+  return sk;
+})()"""
+EDITOR_SETTLE_MS = 300
+EDITOR_COPY_TIMEOUT_MS = 60_000
+
+
+def _editor_js(body: str) -> str:
+    """A front-end-only event's ``js``: ``body`` runs with ``sk``, the page's editor bookkeeping."""
+    lib = _EDITOR_SYNC_JS % {"settle": EDITOR_SETTLE_MS, "timeout": EDITOR_COPY_TIMEOUT_MS}
+    return f"async (...args) => {{ const sk = {lib}; {body} }}"
+
+
+def _editor_id(editor: gr.ImageEditor) -> str:
+    if not editor.elem_id:
+        editor.elem_id = f"synthkit-editor-{editor._id}"
+    return editor.elem_id
+
+
+def _watch(editor: gr.ImageEditor) -> gr.ImageEditor:
+    """The editor's hidden twin, and once per editor the events that keep it: a hidden button whose click copies
+    the editor into the twin (front end only), and the marks of Gradio's upload / clear events."""
+    twin = _twin(editor)
+    if getattr(editor, "_synthkit_sync", None) is None:
+        eid = json.dumps(_editor_id(editor))
+        sync = gr.Button("sync", visible="hidden", elem_id=f"{editor.elem_id}-synthkit-sync")
+        sync.click(None, [editor], [twin], js="(value) => value", queue=False, api_visibility="private",
+                   trigger_mode="multiple").then(None, js=_editor_js(f"sk.copied({eid}); return [];"), queue=False,
+                                                 api_visibility="private", trigger_mode="multiple")
+        for listener, why in ((editor.upload, "upload"), (editor.clear, "clear")):
+            listener(None, js=_editor_js(f"sk.mark({eid}, false, {why!r}); return [];"), queue=False,
+                     api_visibility="private", trigger_mode="multiple")
+        editor._synthkit_sync = sync  # type: ignore[attr-defined]
+    return twin
+
+
 def editor_event(trigger: Any, fn: Callable[..., Any], inputs: Iterable[Any], outputs: Iterable[Any],
                  after: str = "then", **kwargs: Any) -> Any:
     """``gr.on(triggers, fn, inputs, outputs, **kwargs)`` (or ``dependency.then`` / ``.success`` when ``trigger`` is
     an event already registered, chosen by ``after``) for events with ``gr.ImageEditor`` inputs or outputs.
 
-    Editors among ``inputs``: a front-end-only step (no server call, no loading status) copies each one's value into
-    its hidden twin, and ``fn`` runs next on the twins, in the same order and with the same preprocessing. Editors
-    among ``outputs``: the progress indicator goes on the other outputs (else on the non-editor inputs). Returns the
-    backend event (for ``.then``, ``cancels=``)."""
+    Editors among ``inputs``: ``fn`` runs on each editor's hidden twin, in the same place and with the same
+    preprocessing, and the twin holds the editor's value: a front-end-only step first copies each editor that was
+    edited since its last copy (``_EDITOR_SYNC_JS``; the copy exports and uploads the editor's layers, ~45 ms on
+    the test machine, and starts by itself 0.3 s after the last edit), so a call with an editor left as it was
+    uploads nothing. The backend event's ``trigger_mode`` defaults to ``"always_last"``: a trigger while it runs
+    (a level released, a box ticked) runs it once more on the latest inputs, instead of being dropped.
+    Editors among ``outputs``: the progress indicator goes on the other outputs (else on the non-editor inputs),
+    and the editor counts as edited. Returns the backend event (for ``.then``, ``cancels=``)."""
     inputs, outputs = list(inputs), list(outputs)
     is_editor = lambda c: isinstance(c, gr.ImageEditor)  # noqa: E731
     if any(is_editor(c) for c in outputs) and "show_progress_on" not in kwargs:
@@ -586,14 +710,23 @@ def editor_event(trigger: Any, fn: Callable[..., Any], inputs: Iterable[Any], ou
                              "show its progress; pass show_progress_on=[a component]")
         kwargs["show_progress_on"] = shown
     editors = list(dict.fromkeys(c for c in inputs if is_editor(c)))
-    if not editors:
-        return _start(trigger, fn, inputs, outputs, after, **kwargs)
-    twins = [_twin(e) for e in editors]
-    copy_kwargs = {"trigger_mode": kwargs["trigger_mode"]} if "trigger_mode" in kwargs else {}
-    copied = _start(trigger, None, editors, twins, after, js="(...values) => values.length === 1 ? values[0] : values",
-                    api_visibility="private", queue=False, **copy_kwargs)
-    swap = dict(zip(map(id, editors), twins))
-    return copied.then(fn, [swap.get(id(c), c) for c in inputs], outputs, **kwargs)
+    written = list(dict.fromkeys(c for c in outputs if is_editor(c)))
+    if editors:
+        twins = [_watch(e) for e in editors]
+        ids = json.dumps([_editor_id(e) for e in editors])
+        kwargs.setdefault("trigger_mode", "always_last")
+        ready = _start(trigger, None, [], [], after, js=_editor_js(f"for (const id of {ids}) await sk.ensure(id); "
+                                                                    "return [];"),
+                       api_visibility="private", queue=False, trigger_mode="multiple")
+        swap = dict(zip(map(id, editors), twins))
+        event = ready.then(fn, [swap.get(id(c), c) for c in inputs], outputs, **kwargs)
+    else:
+        event = _start(trigger, fn, inputs, outputs, after, **kwargs)
+    if written:
+        ids = json.dumps([_editor_id(e) for e in written])
+        event.then(None, js=_editor_js(f"for (const id of {ids}) sk.mark(id, false, 'written'); return [];"), queue=False,
+                   api_visibility="private", trigger_mode="multiple")
+    return event
 
 
 def on_gpu(duration: int = 60) -> Callable[[F], F]:

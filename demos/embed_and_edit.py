@@ -230,7 +230,8 @@ def build_tab() -> None:
                               interactive=False)
             status = gr.Markdown(elem_id="embed-status")
     job = editor_event(run.click, run_event, [editor, operation, second, steps_w, steps_noise, schedule],
-                       [result, status], api_name="embed_run", concurrency_limit=1, concurrency_id="embed")
+                       [result, status], api_name="embed_run", concurrency_limit=1, concurrency_id="embed",
+                       trigger_mode="once")  # a click while it embeds starts nothing (Stop ends it)
     stop.click(None, cancels=[job])
     # .change: a Dropdown's .input fires twice per mouse pick in Gradio 6.31 (see semantic_inpainting)
     editor_event(example.change, example_editor, [example], [editor], api_name="embed_example")

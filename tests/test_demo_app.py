@@ -843,3 +843,43 @@ def test_run_history_is_off_unless_gradios_variable_turns_it_on(monkeypatch, lau
     assert launch_kwargs()["run_history"] is True
     monkeypatch.setenv("GRADIO_RUN_HISTORY", "false")
     assert launch_kwargs()["run_history"] is False
+
+
+def test_editor_event_reads_the_twin_after_a_copy_step_that_only_runs_when_edited():
+    """editor_event's events, as the page receives them: the trigger runs a front-end-only step (no inputs, so the
+    editor is never gathered there) and then the server event on the hidden twin, ``always_last`` unless asked
+    otherwise; one hidden button per editor copies the editor into its twin (front end only) and reports it; the
+    editor's own upload / clear events, and events writing it, count as edits. The page-side rules are tested in
+    Chromium (tests/test_demo_inpainting.py::test_browser_editor_is_uploaded_only_after_an_edit)."""
+    from demos.common import AppBlocks, _twin
+
+    with AppBlocks() as demo:
+        editor, image, number = gr.ImageEditor(label="paint", elem_id="paint"), gr.Image(), gr.Number()
+        go, again, pick = gr.Button(), gr.Button(), gr.Button()
+        editor_event(go.click, user_errors(lambda e, n: None), [editor, number], [image], api_name="read")
+        editor_event(again.click, user_errors(lambda e: None), [editor], [image], api_name="read_once",
+                     trigger_mode="once")
+        editor_event(pick.click, user_errors(lambda n: None), [number], [editor], api_name="write")
+    twin = _twin(editor)
+    assert twin.visible is False and twin is not editor
+    backend = next(f for f in demo.fns.values() if f.api_name == "read")
+    assert backend.inputs == [twin, number] and backend.trigger_mode == "always_last"
+    ready = demo.fns[backend.trigger_after]
+    assert ready.fn is None and ready.inputs == [] and "sk.ensure(id)" in ready.js and '["paint"]' in ready.js
+    assert {(demo.blocks[b]._id, e) for b, e in ready.targets} == {(go._id, "click")}
+    once = next(f for f in demo.fns.values() if f.api_name == "read_once")
+    assert once.inputs == [twin] and once.trigger_mode == "once"
+    # the only events with the editor among their inputs: the hidden button's copy into the twin, front end only
+    readers = [f for f in demo.fns.values() if editor in f.inputs]
+    assert len(readers) == 1 and readers[0].fn is None and readers[0].outputs == [twin]
+    (button_id, event), = readers[0].targets
+    button = demo.blocks[button_id]
+    assert event == "click" and button.visible == "hidden" and button.elem_id == "paint-synthkit-sync"
+    reported = [f for f in demo.fns.values() if f.trigger_after == readers[0]._id]
+    assert len(reported) == 1 and 'sk.copied("paint")' in reported[0].js
+    marks = {e for f in demo.fns.values() if f.fn is None for b, e in f.targets if b == editor._id}
+    assert marks == {"upload", "clear"}
+    written = next(f for f in demo.fns.values() if f.api_name == "write")
+    after = [f for f in demo.fns.values() if f.trigger_after == written._id and f.fn is None]
+    assert len(after) == 1 and "sk.mark(id, false, 'written')" in after[0].js
+    assert not event_problems(demo)

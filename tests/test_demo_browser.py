@@ -79,7 +79,8 @@ def test_editors_stay_quiet_during_other_tabs_events(app_url, browser_page):
     has been an event's input (about 15 uploads per Render in another tab: seconds of waiting on a busy server,
     and files that pile up in Gradio's cache). demos.common.editor_event keeps the editors out of those: after
     regenerating an inpainting region (the editor read once) and picking an example (the editor written), a
-    Toyscapes render sends no upload, and the inpainting itself uploads the editor's value once (<= 3 files)."""
+    Toyscapes render sends no upload, and the inpainting itself uploads the editor's value once (<= 3 files), the
+    first time only: a second Regenerate with the editor untouched uploads nothing."""
     from conftest import PageNetwork, wait_until_settled
 
     page, errors = browser_page.page, browser_page.errors
@@ -99,7 +100,9 @@ def test_editors_stay_quiet_during_other_tabs_events(app_url, browser_page):
         page.locator("#pyramid-run").click()
         page.wait_for_function(SRC_CHANGED_JS, arg=["#pyramid-result", old], timeout=30_000)
         wait_until_settled(page, net, "pyramid-result")
-        assert uploads() - before <= 3, f"one Regenerate uploaded {uploads() - before} files: {net.log[-20:]}"
+        # the first copies the editor into its twin (3 files at most), the second has nothing new to copy
+        most = 3 if round_ == 0 else 0
+        assert uploads() - before <= most, f"Regenerate {round_} uploaded {uploads() - before} files: {net.log[-20:]}"
     page.locator("#pyramid-example input").click()
     page.locator("#pyramid-example [role=option]").nth(1).click()
     wait_until_settled(page, net, "pyramid-example")

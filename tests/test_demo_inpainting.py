@@ -464,3 +464,106 @@ def test_browser_painting_with_the_brush_changes_the_result(app_url, browser, ar
         assert errors == [], errors
     finally:
         context.close()
+
+
+def _stroke(page, y: float) -> None:
+    """A Brush stroke across the middle of the canvas at height ``y`` (a fraction of the canvas element)."""
+    brush = page.locator("#pyramid-editor").get_by_role("button", name="Brush", exact=True)
+    brush.click()
+    page.wait_for_function("(b) => b.classList.contains('highlight')", arg=brush.element_handle())
+    bb = page.locator("#pyramid-editor canvas").first.bounding_box()
+    page.mouse.move(bb["x"] + bb["width"] * 0.4, bb["y"] + bb["height"] * y, steps=3)
+    page.mouse.down()
+    for t in np.linspace(0.4, 0.6, 12):
+        page.mouse.move(bb["x"] + bb["width"] * t, bb["y"] + bb["height"] * y, steps=2)
+    page.mouse.up()
+
+
+def _editor_state(page) -> dict:
+    return page.evaluate("() => { const s = window.__synthkitEditors?.state('pyramid-editor');"
+                         " return s ? {gen: s.gen, synced: s.synced, copies: s.copies, seen: s.seen} : null }")
+
+
+@pytest.mark.browser
+def test_browser_editor_is_uploaded_only_after_an_edit(app_url, browser, artifacts_dir, read_png, tmp_path):
+    """demos.common.editor_event: a Regenerate with the editor as it was sends no upload (the backend reads the hidden
+    twin the last copy filled); every way of editing (a brush stroke, the toolbar's Undo / Redo, a file uploaded into
+    the editor, an example picked) makes the next call use the new value, also when the button is clicked at once."""
+    context = browser.new_context(viewport={"width": 1280, "height": 1100})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    net = PageNetwork(page)
+    names = list(app.example_images())
+    size = app.get_pipeline().image_size
+
+    def uploads() -> int:
+        return sum(1 for e in net.log if e[0] == "start" and e[1] == "POST" and "/upload" in e[2])
+
+    def regenerate(seed: int) -> tuple[int, np.ndarray]:
+        """Type the seed, click Regenerate: (uploads it made, the model-size input the server used)."""
+        page.locator("#pyramid-seed input").fill(str(seed))
+        before, old = uploads(), _result_src(page, "pyramid-result")
+        page.locator("#pyramid-run").click()
+        try:
+            page.wait_for_function("(b) => { const i = document.querySelector('#pyramid-result img');"
+                                   " return i && i.src !== b && i.complete && i.naturalWidth > 0 }", arg=old)
+        except Exception as exc:
+            page.screenshot(path=str(artifacts_dir / "demo_inpainting_edits_fail.png"), full_page=True)
+            raise AssertionError(f"no new result: {_page_messages(page)}; editor {_editor_state(page)}") from exc
+        wait_until_settled(page, net, "pyramid-result")
+        return uploads() - before, read_png(_result_src(page, "pyramid-input"))
+
+    def changed_rows(shown: np.ndarray, scene: np.ndarray) -> np.ndarray:
+        return np.flatnonzero((np.abs(shown.astype(int) - scene.astype(int)).sum(axis=2) > 0).any(axis=1))
+
+    try:
+        page.goto(app_url)
+        page.wait_for_load_state("networkidle")
+        wait_until_settled(page, net, "pyramid-editor")
+        regenerate(1)  # the first call copies the editor (its state in the page is unknown until then)
+        n, first = regenerate(2)
+        assert n == 0, f"a Regenerate with the editor untouched uploaded {n} files: {net.log[-12:]}"
+        n, again = regenerate(3)
+        assert n == 0 and np.array_equal(first, again)
+
+        # an example picked (written by the server): nothing painted on scene 2, so nothing to regenerate
+        page.locator("#pyramid-example input").click()
+        page.locator("#pyramid-example [role=option][aria-label^='test scene 2']").click()
+        wait_until_settled(page, net, "pyramid-example")
+        scene = app.example_images()[names[2]]
+        # a stroke in the upper half, and the button clicked at once (the copy the stroke started may be in flight)
+        _stroke(page, 0.3)
+        n, shown = regenerate(4)
+        rows = changed_rows(shown, scene)
+        assert n <= 3 and rows.size and rows.max() < size // 2, (n, rows)
+        n, shown2 = regenerate(5)
+        assert n == 0 and np.array_equal(shown, shown2), n
+
+        # the toolbar's Undo takes the stroke away: nothing painted, our message
+        page.locator("#pyramid-editor").get_by_role("button", name="Undo", exact=True).click()
+        page.locator("#pyramid-seed input").fill("6")
+        page.locator("#pyramid-run").click()
+        page.locator(".toast-body", has_text="Nothing to regenerate").first.wait_for(state="visible")
+        wait_until_settled(page, net, "pyramid-result")
+        page.locator("#pyramid-editor").get_by_role("button", name="Redo", exact=True).click()
+        n, shown3 = regenerate(7)
+        assert n <= 3 and np.array_equal(changed_rows(shown3, scene), rows), n
+
+        # a file uploaded into the editor (another scene, at the editor's display size), then a stroke lower down
+        other = app.example_images()[names[3]]
+        path = tmp_path / "upload.png"
+        Image.fromarray(app.enlarge(other, app.display_scale())).save(path)
+        seen = (_editor_state(page)["seen"] or {}).get("upload", 0)
+        page.locator("#pyramid-editor input[type=file]").set_input_files(str(path))
+        page.wait_for_function("(n) => (window.__synthkitEditors.state('pyramid-editor').seen.upload || 0) > n",
+                               arg=seen)  # Gradio's upload event of the editor: the image is in the canvas
+        _stroke(page, 0.75)
+        n, shown4 = regenerate(8)
+        rows = changed_rows(shown4, other)
+        assert rows.size and rows.min() >= size // 2, rows  # the uploaded scene, with only the new stroke
+        page.screenshot(path=str(artifacts_dir / "demo_inpainting_edits.png"), full_page=True)
+        assert errors == [], errors
+    finally:
+        context.close()
