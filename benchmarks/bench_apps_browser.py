@@ -166,12 +166,13 @@ def _seed(sel: str, seeds: Any = None):
 
 
 def _stroke_then_seed(pause_ms: int):
-    """Paint a short Brush stroke on the inpainting editor (a new place each time, so the region changes), type a
-    new seed, and wait ``pause_ms`` before the click: 0 is the worst case (the click lands while the editor's value
+    """Type a new seed, paint a short Brush stroke on the inpainting editor (a new place each time, so the region
+    changes), and wait ``pause_ms`` before the click: 0 is the worst case (the click lands while the editor's value
     is still to be copied), ~500 ms is about the least a person takes to go from the canvas to the button."""
     seed = _seed("#pyramid-seed")
 
     def prepare(page: Any, i: int) -> None:
+        seed(page, i)  # first: the stroke is the last thing before the pause and the click
         editor = page.locator("#pyramid-editor")
         brush = editor.get_by_role("button", name="Brush", exact=True)
         if "highlight" not in (brush.get_attribute("class") or ""):
@@ -182,7 +183,6 @@ def _stroke_then_seed(pause_ms: int):
         page.mouse.down()
         page.mouse.move(bb["x"] + bb["width"] * (x + 0.04), bb["y"] + bb["height"] * y, steps=4)
         page.mouse.up()
-        seed(page, i)
         if pause_ms:
             page.wait_for_timeout(pause_ms)
     return prepare
@@ -388,7 +388,8 @@ def main(argv: list[str] | None = None) -> int:
     lines += ["", "Where the time goes (medians, ms). The call is a queued event's `/queue/join` request or a direct "
               "event's `POST /gradio_api/run/<api_name>` (demos.common.direct_events; the apps' rows). `to_call`: "
               "input to the call sent, i.e. the front end gathering the inputs (an edited editor's copy, when "
-              "one is still to make or in flight); `call_rtt`: that request's round trip (direct: the whole server side, our function "
+              "one is still to make or in flight); "
+              "`call_rtt`: that request's round trip (direct: the whole server side, our function "
               "included); `after_call`: the call answered to the first output file requested, or, with no file to "
               "fetch (images inline), to the pictures decoded (queued: the queue, our function, Gradio's "
               "processing and the result message; both: the page applying the result); `files`: output files "

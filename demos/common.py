@@ -724,8 +724,8 @@ def editor_event(trigger: Any, fn: Callable[..., Any], inputs: Iterable[Any], ou
         event = _start(trigger, fn, inputs, outputs, after, **kwargs)
     if written:
         ids = json.dumps([_editor_id(e) for e in written])
-        event.then(None, js=_editor_js(f"for (const id of {ids}) sk.mark(id, false, 'written'); return [];"), queue=False,
-                   api_visibility="private", trigger_mode="multiple")
+        event.then(None, js=_editor_js(f"for (const id of {ids}) sk.mark(id, false, 'written'); return [];"),
+                   queue=False, api_visibility="private", trigger_mode="multiple")
     return event
 
 

@@ -460,6 +460,56 @@ def test_inpaint_empty_full_and_partial_masks(pipe):
     assert any("resized to it" in n for n in small.notes) and np.array_equal(small.image, part.image)
 
 
+def test_features_of_a_single_image_are_computed_once_and_forgotten_when_the_backbone_changes(pipe):
+    """PyramidPipeline.features keeps the features of the last few single images (the classifier is frozen), so the
+    inpainting app's Regenerate with another seed, level or region skips it; results are those computed afresh."""
+    calls = []
+    backbone = pipe.backbone
+    original = backbone.features
+
+    def counted(x, layers):
+        calls.append(tuple(x.shape))
+        return original(x, layers=layers)
+
+    img, other = _rgb(seed=1), _rgb(seed=2)
+    hole = np.zeros((32, 32), bool)
+    hole[8:20, 10:24] = True
+    pipe.clear_cache()
+    backbone.features = counted
+    try:
+        first = pipe.inpaint(img, hole, levels=["conv4"], seed=0).image
+        again = [pipe.inpaint(img, hole, levels=[lv], seed=k).image for lv, k in (("conv4", 0), ("conv4", 1),
+                                                                                     ("fc7", 0))]
+        assert len(calls) == 1, calls  # one classifier pass for the 4 calls on one image
+        assert np.array_equal(first, again[0]) and not np.array_equal(first, again[1])
+        pipe.inpaint(other, hole, levels=["conv4"], seed=0)
+        assert len(calls) == 2  # another image: computed
+        x = torch.rand(2, 3, 32, 32) * 2 - 1
+        pipe.features(x)
+        pipe.features(x)
+        assert len(calls) == 4  # batches are not kept
+        for i in range(pipe.FEATURE_CACHE_SIZE):
+            pipe.features(torch.full((1, 3, 32, 32), i / 10))
+        calls.clear()
+        pipe.inpaint(img, hole, levels=["conv4"], seed=0)
+        assert len(calls) == 1  # pushed out by newer images (least recently used first)
+        pipe.clear_cache()
+        fresh = pipe.inpaint(img, hole, levels=["conv4"], seed=0).image
+        assert len(calls) == 2 and np.array_equal(fresh, first)
+        # the returned list is the caller's: changing it (as composite does) leaves the kept features alone
+        x1 = torch.rand(1, 3, 32, 32) * 2 - 1
+        feats = pipe.features(x1)
+        feats[0] = torch.zeros_like(feats[0])
+        assert not torch.equal(pipe.features(x1)[0], feats[0])
+    finally:
+        del backbone.features  # the instance attribute: back to the class's method
+        pipe.clear_cache()
+    pipe.features(torch.rand(1, 3, 32, 32))
+    assert len(pipe._feature_cache) == 1
+    pipe.to("cpu")  # moving the pipeline forgets them
+    assert not pipe._feature_cache
+
+
 def test_inpaint_keeps_shallow_features_only_outside_the_hole(pipe):
     c = pipe.config
     hole = torch.zeros(1, 1, 32, 32)

@@ -34,6 +34,9 @@ so one trained model serves all three.
 """
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -189,6 +192,10 @@ class PyramidPipeline:
         self.backbone = backbone.to(module_device(G)) if isinstance(backbone, torch.nn.Module) else backbone
         self.config: PyramidConfig = G.config
         self.notes = list(notes)
+        # features of the last few single images (the backbone is frozen: same image, same features), so that a new
+        # seed, level or region on the same picture (the inpainting app's Regenerate) skips the classifier
+        self._feature_cache: OrderedDict[tuple, list[Tensor]] = OrderedDict()
+        self._feature_lock = threading.Lock()
         specs = level_specs_from_backbone(backbone, self.config.image_size)
         mine = {k: getattr(self.config, k) for k in specs}
         if specs != mine:
@@ -217,14 +224,40 @@ class PyramidPipeline:
         self.G.to(device)
         if isinstance(self.backbone, torch.nn.Module):
             self.backbone.to(device)
+        self.clear_cache()
         return self
+
+    FEATURE_CACHE_SIZE = 4
+
+    def clear_cache(self) -> None:
+        """Forget the cached features (``features`` keeps those of the last few single images). Call it after
+        changing the backbone's weights in place; moving the pipeline (``to``) or assigning another backbone
+        clears them by itself."""
+        with self._feature_lock:
+            self._feature_cache.clear()
 
     # -- building blocks --------------------------------------------------------------------------------------
     @torch.no_grad()
     def features(self, x: Tensor) -> list[Tensor]:
-        """Pyramid features of [B, 3, S, S] images, shallow -> deep."""
+        """Pyramid features of [B, 3, S, S] images, shallow -> deep (a new list; the tensors are not to be changed
+        in place: those of a single image are kept for its next call, see ``clear_cache``)."""
+        key = None
+        if x.shape[0] == 1 and self.FEATURE_CACHE_SIZE > 0:
+            data = x.detach().to("cpu", torch.float32).contiguous().numpy().tobytes()
+            key = (self.backbone, str(self.device), tuple(x.shape), hashlib.blake2b(data, digest_size=16).digest())
+            with self._feature_lock:
+                hit = self._feature_cache.get(key)
+                if hit is not None:
+                    self._feature_cache.move_to_end(key)
+                    return list(hit)
         feats = self.backbone.features(x.to(self.device), layers=list(self.levels))
-        return [feats[n] for n in self.levels]
+        out = [feats[n] for n in self.levels]
+        if key is not None:
+            with self._feature_lock:
+                self._feature_cache[key] = out
+                while len(self._feature_cache) > self.FEATURE_CACHE_SIZE:
+                    self._feature_cache.popitem(last=False)
+        return list(out)
 
     @torch.no_grad()
     def generate(self, feats: Sequence[Tensor], masks: Sequence[Tensor], seed: int = 0) -> Tensor:
