@@ -240,10 +240,10 @@ class PyramidPipeline:
     @torch.no_grad()
     def features(self, x: Tensor) -> list[Tensor]:
         """Pyramid features of [B, 3, S, S] images, shallow -> deep (a new list; the tensors are not to be changed
-        in place: those of a single image are kept for its next call, see ``clear_cache``)."""
+        in place: those of a single image given on the CPU are kept for its next call, see ``clear_cache``)."""
         key = None
-        if x.shape[0] == 1 and self.FEATURE_CACHE_SIZE > 0:
-            data = x.detach().to("cpu", torch.float32).contiguous().numpy().tobytes()
+        if x.shape[0] == 1 and x.device.type == "cpu" and self.FEATURE_CACHE_SIZE > 0:  # (hashed where it is)
+            data = x.detach().to(torch.float32).contiguous().numpy().tobytes()
             key = (self.backbone, str(self.device), tuple(x.shape), hashlib.blake2b(data, digest_size=16).digest())
             with self._feature_lock:
                 hit = self._feature_cache.get(key)
