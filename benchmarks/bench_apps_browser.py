@@ -383,8 +383,9 @@ def main(argv: list[str] | None = None) -> int:
               "of each output and the page's own work per call, which in Gradio 6.31 grows with the number of "
               "components of the page (the tabbed rows). An ImageEditor is read from its hidden copy "
               "(demos.common.editor_event): a Regenerate with the editor untouched uploads nothing; after a stroke "
-              "the editor exports and uploads its layers (~45 ms), which starts by itself 0.3 s after the stroke "
-              "(the 'brush stroke' rows: at once, the click waits for that copy; 0.5 s later, it is done)."]
+              "the editor exports and uploads its layers (~45 ms), which starts by itself when the stroke ends "
+              "(the 'brush stroke' rows: clicked at once, the click waits for that copy; 0.5 s later, it is "
+              "done)."]
     lines += ["", "Where the time goes (medians, ms). The call is a queued event's `/queue/join` request or a direct "
               "event's `POST /gradio_api/run/<api_name>` (demos.common.direct_events; the apps' rows). `to_call`: "
               "input to the call sent, i.e. the front end gathering the inputs (an edited editor's copy, when "

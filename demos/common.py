@@ -24,9 +24,9 @@ are handled once, the same way, and tested once (``tests/test_demo_app.py``).
   status: the backend event reads a hidden twin (``gr.ImageEditor(visible=False)``, so the server's own validation
   and preprocessing are unchanged, and so is the API: the backend event's parameter is an ImageEditor), and an
   editor among the outputs is left out of the progress targets (``show_progress_on``). The page copies an editor
-  into its twin (export + upload of its layers, ~45 ms) only when it was edited since the last copy, by itself
-  0.3 s after the user's last edit, or, at the latest, before the call: a Regenerate with the editor untouched
-  uploads nothing (``_EDITOR_SYNC_JS`` says what counts as an edit).
+  into its twin (export + upload of its layers, ~45 ms) only when it was edited since the last copy: by itself
+  when a stroke ends (other edits: 0.3 s after), or, at the latest, before the call. A Regenerate with the editor
+  untouched uploads nothing (``_EDITOR_SYNC_JS`` says what counts as an edit).
 - ``direct_events(demo)`` (applied by ``AppBlocks``): the page calls every quick event directly (one HTTP POST,
   ``queue=False``) instead of through Gradio's queue; see its docstring for the concurrency design.
 - ``inline_images(demo)`` (applied by ``AppBlocks``): the images a direct event returns to the page travel inside
@@ -579,9 +579,10 @@ def _start(trigger: Any, fn: Any, inputs: list[Any], outputs: list[Any], after: 
 # clear / undo / redo / upload / paste buttons) and released anywhere, a key, a drop, a paste or a file input's
 # change in it, Gradio's own upload / clear events of the editor (an upload finished loading, also a value set by
 # the server) and every server event that writes the editor. A copy counts only if it started at least SETTLE ms
-# after the last edit and with no pointer held (so an editor caught mid-update is copied again at the next call),
-# and a copy in flight is awaited. SETTLE ms after the user's last edit in the page the copy starts by itself,
-# while the user moves to the button (not after a value set by the server: the page makes no upload of its own).
+# after the last edit (a pointer release: at once, see copy()) and with no pointer held, so an editor caught
+# mid-update is copied again at the next call; a copy in flight is awaited. After the user's last edit in the page
+# the copy starts by itself (a pointer release: at once; another edit: SETTLE ms later), while the user moves to
+# the button; not after a value set by the server (the page makes no upload of its own).
 # Every rule can only make a copy happen when none was needed, never skip a needed one.
 _EDITOR_SYNC_JS = """(() => {
   if (window.__synthkitEditors) return window.__synthkitEditors;
@@ -589,7 +590,7 @@ _EDITOR_SYNC_JS = """(() => {
   const states = new Map();
   const state = (id) => {
     let s = states.get(id);
-    if (!s) { s = {gen: 0, synced: -1, last: 0, pointer: false, pending: null, idle: null, done: null,
+    if (!s) { s = {gen: 0, synced: -1, last: 0, why: null, pointer: false, pending: null, idle: null, done: null,
                    seen: {}, copies: 0};
               states.set(id, s); }
     return s;
@@ -605,9 +606,9 @@ _EDITOR_SYNC_JS = """(() => {
     state,
     mark(id, user, why) {  // user: an edit in the page (then the copy starts by itself once the editor is still)
       const s = state(id);
-      s.gen += 1; s.last = performance.now(); s.seen[why] = (s.seen[why] || 0) + 1;
+      s.gen += 1; s.last = performance.now(); s.why = why; s.seen[why] = (s.seen[why] || 0) + 1;
       clearTimeout(s.idle);
-      if (user) s.idle = setTimeout(() => { if (!s.pointer) sk.copy(id); }, SETTLE + 20);
+      if (user) s.idle = setTimeout(() => { if (!s.pointer) sk.copy(id); }, why === "release" ? 0 : SETTLE + 20);
     },
     copy(id) {  // start copying the editor into its twin (the hidden button's event), unless one is in flight
       const s = state(id);
@@ -615,7 +616,9 @@ _EDITOR_SYNC_JS = """(() => {
       if (s.synced === s.gen) return null;
       const button = document.getElementById(id + "-synthkit-sync");
       if (!button) return null;
-      const g = s.gen, settled = !s.pointer && performance.now() - s.last >= SETTLE;
+      // a release is settled at once: the brush and the eraser commit their stroke in the same pointerup dispatch
+      // (Gradio 6.31's on_pointer_up -> commit_stroke, synchronous), before a timer of ours can run
+      const g = s.gen, settled = !s.pointer && (s.why === "release" || performance.now() - s.last >= SETTLE);
       let finish;
       s.pending = new Promise((resolve) => { finish = resolve; });
       const timer = setTimeout(() => s.done(false), TIMEOUT);
@@ -688,6 +691,15 @@ def _watch(editor: gr.ImageEditor) -> gr.ImageEditor:
     return twin
 
 
+@user_errors
+def _editor_unread() -> None:
+    """What the page shows when it could not copy an editor into its twin (the copy's upload got no answer within
+    ``EDITOR_COPY_TIMEOUT_MS``): the event did not run."""
+    raise gr.Error("The page could not send your picture to the server: its upload got no answer within "
+                   f"{EDITOR_COPY_TIMEOUT_MS // 1000} s, so nothing was run. Check your connection and try again; "
+                   "if it keeps failing, reload the page.", print_exception=False)
+
+
 def editor_event(trigger: Any, fn: Callable[..., Any], inputs: Iterable[Any], outputs: Iterable[Any],
                  after: str = "then", **kwargs: Any) -> Any:
     """``gr.on(triggers, fn, inputs, outputs, **kwargs)`` (or ``dependency.then`` / ``.success`` when ``trigger`` is
@@ -696,9 +708,10 @@ def editor_event(trigger: Any, fn: Callable[..., Any], inputs: Iterable[Any], ou
     Editors among ``inputs``: ``fn`` runs on each editor's hidden twin, in the same place and with the same
     preprocessing, and the twin holds the editor's value: a front-end-only step first copies each editor that was
     edited since its last copy (``_EDITOR_SYNC_JS``; the copy exports and uploads the editor's layers, ~45 ms on
-    the test machine, and starts by itself 0.3 s after the last edit), so a call with an editor left as it was
-    uploads nothing. The backend event's ``trigger_mode`` defaults to ``"always_last"``: a trigger while it runs
-    (a level released, a box ticked) runs it once more on the latest inputs, instead of being dropped.
+    the test machine, and starts by itself when a stroke ends, 0.3 s after other edits), so a call with an editor
+    left as it was uploads nothing; when the copy gets no answer, the event does not run and the page says so
+    (``_editor_unread``). The backend event's ``trigger_mode`` defaults to ``"always_last"``: a trigger while it
+    runs (a level released, a box ticked) runs it once more on the latest inputs, instead of being dropped.
     Editors among ``outputs``: the progress indicator goes on the other outputs (else on the non-editor inputs),
     and the editor counts as edited. Returns the backend event (for ``.then``, ``cancels=``)."""
     inputs, outputs = list(inputs), list(outputs)
@@ -718,6 +731,7 @@ def editor_event(trigger: Any, fn: Callable[..., Any], inputs: Iterable[Any], ou
         ready = _start(trigger, None, [], [], after, js=_editor_js(f"for (const id of {ids}) await sk.ensure(id); "
                                                                     "return [];"),
                        api_visibility="private", queue=False, trigger_mode="multiple")
+        ready.failure(_editor_unread, None, None, api_visibility="private", show_progress="hidden")
         swap = dict(zip(map(id, editors), twins))
         event = ready.then(fn, [swap.get(id(c), c) for c in inputs], outputs, **kwargs)
     else:

@@ -206,3 +206,47 @@ def test_embed_stop_button_stops_the_server_side_embedding(app_url, browser_page
                            timeout=120_000)
     page.screenshot(path=str(artifacts_dir / "demo_embed_after_stop.png"), full_page=True)
     assert errors == [], f"JavaScript errors on the page: {errors}"
+
+
+def test_an_editor_whose_copy_gets_no_answer_ends_in_our_message_and_the_next_click_works(launch_blocks, browser_page,
+                                                                                          monkeypatch):
+    """demos.common.editor_event: when the page cannot copy an edited editor into its twin (its uploads hang: a
+    dead connection), the event does not run on a stale twin and the page says why, after
+    EDITOR_COPY_TIMEOUT_MS; once uploads go through again, the next click copies and runs."""
+    import gradio as gr
+
+    from demos import common
+
+    monkeypatch.setattr(common, "EDITOR_COPY_TIMEOUT_MS", 2_000)
+    runs = []
+
+    @common.user_errors
+    def count(editor, n):
+        runs.append(editor is not None and editor.get("background") is not None)
+        return np.full((8, 8, 3), len(runs) * 20, np.uint8)
+
+    background = np.zeros((64, 64, 3), np.uint8)
+    with common.AppBlocks() as demo:
+        editor = gr.ImageEditor({"background": background, "layers": [], "composite": background}, type="numpy",
+                                elem_id="stalled-editor")
+        number = gr.Number(1, elem_id="stalled-n")
+        go = gr.Button("Go", elem_id="stalled-go")
+        out = gr.Image(format="png", elem_id="stalled-out")
+        common.editor_event(go.click, count, [editor, number], [out], api_name="count")
+    url = launch_blocks(demo, **common.launch_kwargs())
+    page = browser_page.page
+    page.goto(url)
+    page.wait_for_load_state("networkidle")
+    hung = []
+    page.route("**/gradio_api/upload*", lambda route: hung.append(route))  # never answered
+    page.locator("#stalled-go").click()
+    toast = page.locator(".toast-body", has_text="could not send your picture")
+    toast.first.wait_for(state="visible", timeout=20_000)
+    assert "within 2 s" in toast.first.inner_text() and hung and runs == []
+    page.unroute("**/gradio_api/upload*")
+    page.locator("#stalled-n input").fill("2")
+    page.locator("#stalled-go").click()
+    page.wait_for_selector("#stalled-out img", timeout=20_000)
+    assert runs == [True]
+    assert browser_page.errors == [], browser_page.errors
+    demo.close()
