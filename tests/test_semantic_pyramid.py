@@ -611,3 +611,23 @@ def test_bundled_model_shows_the_papers_trend_with_depth():
     assert dist[-1] > dist[0] + 0.1, f"fc8 should be clearly further from the source than conv1: {dist}"
     assert div[-1] > div[0], f"the deepest level should leave more diversity than the shallowest: {div}"
     assert agree >= 0.8, f"scene agreement from fc8 {agree:.2f} < 0.8"
+
+
+def test_features_cache_gives_every_thread_the_serial_result(pipe):
+    """The apps call the pipeline from Gradio's worker threads at once (demos.common.direct_events): with the
+    feature cache shared, each call still gets exactly what it gets alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    hole = np.zeros((32, 32), bool)
+    hole[4:28, 6:20] = True
+    jobs = [(_rgb(seed=k % 3), "conv4" if k % 2 else "fc7", k) for k in range(24)]
+    pipe.clear_cache()
+    alone = []
+    for img, level, seed in jobs:
+        pipe.clear_cache()
+        alone.append(pipe.inpaint(img, hole, levels=[level], seed=seed).image)
+    pipe.clear_cache()
+    with ThreadPoolExecutor(8) as pool:
+        together = list(pool.map(lambda j: pipe.inpaint(j[0], hole, levels=[j[1]], seed=j[2]).image, jobs))
+    assert all(np.array_equal(a, b) for a, b in zip(alone, together))
+    assert 1 <= len(pipe._feature_cache) <= pipe.FEATURE_CACHE_SIZE
