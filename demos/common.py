@@ -579,10 +579,10 @@ def _start(trigger: Any, fn: Any, inputs: list[Any], outputs: list[Any], after: 
 # clear / undo / redo / upload / paste buttons) and released anywhere, a key, a drop, a paste or a file input's
 # change in it, Gradio's own upload / clear events of the editor (an upload finished loading, also a value set by
 # the server) and every server event that writes the editor. A copy counts only if it started at least SETTLE ms
-# after the last edit (a pointer release: at once, see copy()) and with no pointer held, so an editor caught
-# mid-update is copied again at the next call; a copy in flight is awaited. After the user's last edit in the page
-# the copy starts by itself (a pointer release: at once; another edit: SETTLE ms later), while the user moves to
-# the button; not after a value set by the server (the page makes no upload of its own).
+# after the last edit (the end of a stroke on the canvas: at once, see copy()) and with no pointer held, so an
+# editor caught mid-update is copied again at the next call; a copy in flight is awaited. After the user's last
+# edit in the page the copy starts by itself (a stroke: when it ends; another edit: SETTLE ms later), while the
+# user moves to the button; not after a value set by the server (the page makes no upload of its own).
 # Every rule can only make a copy happen when none was needed, never skip a needed one.
 _EDITOR_SYNC_JS = """(() => {
   if (window.__synthkitEditors) return window.__synthkitEditors;
@@ -590,8 +590,8 @@ _EDITOR_SYNC_JS = """(() => {
   const states = new Map();
   const state = (id) => {
     let s = states.get(id);
-    if (!s) { s = {gen: 0, synced: -1, last: 0, why: null, pointer: false, pending: null, idle: null, done: null,
-                   seen: {}, copies: 0};
+    if (!s) { s = {gen: 0, synced: -1, last: 0, why: null, pointer: false, stroke: false, pending: null,
+                   idle: null, done: null, seen: {}, copies: 0};
               states.set(id, s); }
     return s;
   };
@@ -608,7 +608,8 @@ _EDITOR_SYNC_JS = """(() => {
       const s = state(id);
       s.gen += 1; s.last = performance.now(); s.why = why; s.seen[why] = (s.seen[why] || 0) + 1;
       clearTimeout(s.idle);
-      if (user) s.idle = setTimeout(() => { if (!s.pointer) sk.copy(id); }, why === "release" ? 0 : SETTLE + 20);
+      const now = why === "release" && s.stroke;  // a stroke ended: copy at once (see copy())
+      if (user) s.idle = setTimeout(() => { if (!s.pointer) sk.copy(id); }, now ? 0 : SETTLE + 20);
     },
     copy(id) {  // start copying the editor into its twin (the hidden button's event), unless one is in flight
       const s = state(id);
@@ -616,9 +617,11 @@ _EDITOR_SYNC_JS = """(() => {
       if (s.synced === s.gen) return null;
       const button = document.getElementById(id + "-synthkit-sync");
       if (!button) return null;
-      // a release is settled at once: the brush and the eraser commit their stroke in the same pointerup dispatch
-      // (Gradio 6.31's on_pointer_up -> commit_stroke, synchronous), before a timer of ours can run
-      const g = s.gen, settled = !s.pointer && (s.why === "release" || performance.now() - s.last >= SETTLE);
+      // the end of a stroke (a press on the canvas, released) is settled at once: the brush and the eraser commit
+      // it in the same pointerup dispatch (Gradio 6.31's on_pointer_up -> commit_stroke, synchronous), before a
+      // timer of ours can run. A toolbar button acts in its click handler, maybe asynchronously: SETTLE.
+      const stroke = s.why === "release" && s.stroke;
+      const g = s.gen, settled = !s.pointer && (stroke || performance.now() - s.last >= SETTLE);
       let finish;
       s.pending = new Promise((resolve) => { finish = resolve; });
       const timer = setTimeout(() => s.done(false), TIMEOUT);
@@ -645,7 +648,10 @@ _EDITOR_SYNC_JS = """(() => {
   const edited = (ev) => {
     const id = owner(ev.target);
     if (id === null) return;
-    if (ev.type === "pointerdown") state(id).pointer = true;
+    if (ev.type === "pointerdown") {
+      const s = state(id);
+      s.pointer = true; s.stroke = ev.target instanceof HTMLCanvasElement;
+    }
     sk.mark(id, true, ev.type);
   };
   for (const type of ["pointerdown", "keydown", "drop", "paste", "change", "input"]) {

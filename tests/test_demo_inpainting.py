@@ -488,7 +488,8 @@ def _editor_state(page) -> dict:
 def test_browser_editor_is_uploaded_only_after_an_edit(app_url, browser, artifacts_dir, read_png, tmp_path):
     """demos.common.editor_event: a Regenerate with the editor as it was sends no upload (the backend reads the hidden
     twin the last copy filled); every way of editing (a brush stroke, the toolbar's Undo / Redo, a file uploaded into
-    the editor, an example picked) makes the next call use the new value, also when the button is clicked at once."""
+    the editor, an example picked) makes the next call use the new value, also when the button is clicked at once;
+    after a stroke the page makes the copy by itself, so a later click uploads nothing."""
     context = browser.new_context(viewport={"width": 1280, "height": 1100})
     page = context.new_page()
     page.set_default_timeout(30_000)
@@ -560,8 +561,12 @@ def test_browser_editor_is_uploaded_only_after_an_edit(app_url, browser, artifac
         page.wait_for_function("(n) => (window.__synthkitEditors.state('pyramid-editor').seen.upload || 0) > n",
                                arg=seen)  # Gradio's upload event of the editor: the image is in the canvas
         _stroke(page, 0.75)
+        # the page copies the editor by itself once the stroke ends: a click after that uploads nothing
+        page.wait_for_function("() => { const s = window.__synthkitEditors.state('pyramid-editor');"
+                               " return s.synced === s.gen && !s.pending }")
         n, shown4 = regenerate(8)
         rows = changed_rows(shown4, other)
+        assert n == 0, f"{n} uploads after the editor's own copy"
         assert rows.size and rows.min() >= size // 2, rows  # the uploaded scene, with only the new stroke
         page.screenshot(path=str(artifacts_dir / "demo_inpainting_edits.png"), full_page=True)
         assert errors == [], errors
