@@ -403,14 +403,20 @@ def _page_messages(page):
     return {"notes": page.locator("#pyramid-notes").inner_text()[:300], "toasts": toasts}
 
 
-@pytest.mark.browser
-def test_browser_painting_with_the_brush_changes_the_result(app_url, browser, artifacts_dir):
+def _tall_page(browser):
+    """A page tall enough for the editor and the results, its JavaScript errors and its network: (context, page,
+    errors, net); the caller closes the context."""
     context = browser.new_context(viewport={"width": 1280, "height": 1100})
     page = context.new_page()
     page.set_default_timeout(30_000)
     errors = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    net = PageNetwork(page)
+    return context, page, errors, PageNetwork(page)
+
+
+@pytest.mark.browser
+def test_browser_painting_with_the_brush_changes_the_result(app_url, browser, artifacts_dir):
+    context, page, errors, net = _tall_page(browser)
     try:
         page.goto(app_url)
         page.wait_for_load_state("networkidle")
@@ -490,12 +496,7 @@ def test_browser_editor_is_uploaded_only_after_an_edit(app_url, browser, artifac
     twin the last copy filled); every way of editing (a brush stroke, the toolbar's Undo / Redo, a file uploaded into
     the editor, an example picked) makes the next call use the new value, also when the button is clicked at once;
     after a stroke the page makes the copy by itself, so a later click uploads nothing."""
-    context = browser.new_context(viewport={"width": 1280, "height": 1100})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    errors = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    net = PageNetwork(page)
+    context, page, errors, net = _tall_page(browser)
     names = list(app.example_images())
     size = app.get_pipeline().image_size
 
