@@ -579,7 +579,7 @@ def _start(trigger: Any, fn: Any, inputs: list[Any], outputs: list[Any], after: 
 # clear / undo / redo / upload / paste buttons) and released anywhere, a key, a drop, a paste or a file input's
 # change in it, Gradio's own upload / clear events of the editor (an upload finished loading, also a value set by
 # the server) and every server event that writes the editor. A copy counts only if it started at least SETTLE ms
-# after the last edit (the end of a stroke on the canvas: at once, see copy()) and with no pointer held, so an
+# after the last edit (the end of a stroke on the canvas: at once, see strokeEnded) and with no pointer held, so an
 # editor caught mid-update is copied again at the next call; a copy in flight is awaited. After the user's last
 # edit in the page the copy starts by itself (a stroke: when it ends; another edit: SETTLE ms later), while the
 # user moves to the button; not after a value set by the server (the page makes no upload of its own).
@@ -591,7 +591,7 @@ _EDITOR_SYNC_JS = """(() => {
   const state = (id) => {
     let s = states.get(id);
     if (!s) { s = {gen: 0, synced: -1, last: 0, why: null, pointer: false, stroke: false, pending: null,
-                   idle: null, done: null, seen: {}, copies: 0};
+                   idle: null, done: null, seen: {}};
               states.set(id, s); }
     return s;
   };
@@ -602,14 +602,17 @@ _EDITOR_SYNC_JS = """(() => {
     }
     return null;
   };
+  // the end of a stroke (a press on the canvas, released) is settled at once: the brush and the eraser commit it
+  // in the same pointerup dispatch (Gradio 6.31's on_pointer_up -> commit_stroke, synchronous), before a timer of
+  // ours can run. A toolbar button acts in its click handler, maybe asynchronously: SETTLE.
+  const strokeEnded = (s) => s.why === "release" && s.stroke;
   const sk = {
     state,
     mark(id, user, why) {  // user: an edit in the page (then the copy starts by itself once the editor is still)
       const s = state(id);
       s.gen += 1; s.last = performance.now(); s.why = why; s.seen[why] = (s.seen[why] || 0) + 1;
       clearTimeout(s.idle);
-      const now = why === "release" && s.stroke;  // a stroke ended: copy at once (see copy())
-      if (user) s.idle = setTimeout(() => { if (!s.pointer) sk.copy(id); }, now ? 0 : SETTLE + 20);
+      if (user) s.idle = setTimeout(() => { if (!s.pointer) sk.copy(id); }, strokeEnded(s) ? 0 : SETTLE + 20);
     },
     copy(id) {  // start copying the editor into its twin (the hidden button's event), unless one is in flight
       const s = state(id);
@@ -617,11 +620,7 @@ _EDITOR_SYNC_JS = """(() => {
       if (s.synced === s.gen) return null;
       const button = document.getElementById(id + "-synthkit-sync");
       if (!button) return null;
-      // the end of a stroke (a press on the canvas, released) is settled at once: the brush and the eraser commit
-      // it in the same pointerup dispatch (Gradio 6.31's on_pointer_up -> commit_stroke, synchronous), before a
-      // timer of ours can run. A toolbar button acts in its click handler, maybe asynchronously: SETTLE.
-      const stroke = s.why === "release" && s.stroke;
-      const g = s.gen, settled = !s.pointer && (stroke || performance.now() - s.last >= SETTLE);
+      const g = s.gen, settled = !s.pointer && (strokeEnded(s) || performance.now() - s.last >= SETTLE);
       let finish;
       s.pending = new Promise((resolve) => { finish = resolve; });
       const timer = setTimeout(() => s.done(false), TIMEOUT);
@@ -630,7 +629,6 @@ _EDITOR_SYNC_JS = """(() => {
         if (ok && settled) s.synced = Math.max(s.synced, g);
         s.pending = null; s.done = null; finish(ok);
       };
-      s.copies += 1;
       button.click();
       return s.pending;
     },

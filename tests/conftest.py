@@ -145,6 +145,10 @@ class PageNetwork:
         self.in_flight.discard(request)
         self.log.append(("end", request.method, request.url[-40:], request.failure))
 
+    def uploads(self) -> int:
+        """How many uploads the page has started (an ImageEditor's copy sends up to 3)."""
+        return sum(1 for entry in self.log if entry[0] == "start" and entry[1] == "POST" and "/upload" in entry[2])
+
 
 def wait_until_settled(page, net, elem_id, timeout_s=30.0):
     """Until nothing is in flight and the component's status tracker is hidden, five checks in a row: an editor

@@ -91,30 +91,28 @@ def test_editors_stay_quiet_during_other_tabs_events(app_url, browser_page):
     page.wait_for_selector("#pyramid-result img", timeout=30_000)
     wait_until_settled(page, net, "pyramid-editor")
 
-    def uploads() -> int:
-        return sum(1 for entry in net.log if entry[0] == "start" and entry[1] == "POST" and "/upload" in entry[2])
-
     for round_ in range(2):
-        before, old = uploads(), page.evaluate(IMAGE_SRC_JS, "#pyramid-result")
+        before, old = net.uploads(), page.evaluate(IMAGE_SRC_JS, "#pyramid-result")
         page.locator("#pyramid-seed input").fill(str(11 + round_))
         page.locator("#pyramid-run").click()
         page.wait_for_function(SRC_CHANGED_JS, arg=["#pyramid-result", old], timeout=30_000)
         wait_until_settled(page, net, "pyramid-result")
         # the first copies the editor into its twin (3 files at most), the second has nothing new to copy
         most = 3 if round_ == 0 else 0
-        assert uploads() - before <= most, f"Regenerate {round_} uploaded {uploads() - before} files: {net.log[-20:]}"
+        made = net.uploads() - before
+        assert made <= most, f"Regenerate {round_} uploaded {made} files: {net.log[-20:]}"
     page.locator("#pyramid-example input").click()
     page.locator("#pyramid-example [role=option]").nth(1).click()
     wait_until_settled(page, net, "pyramid-example")
 
     page.locator("button[role=tab]", has_text="Toyscapes").click()
     for seed in (4, 5, 6):
-        before, old = uploads(), page.evaluate(IMAGE_SRC_JS, "#toyscapes-image")
+        before, old = net.uploads(), page.evaluate(IMAGE_SRC_JS, "#toyscapes-image")
         page.locator("#toyscapes-seed input").fill(str(seed))
         page.locator("#toyscapes-render").click()
         page.wait_for_function(SRC_CHANGED_JS, arg=["#toyscapes-image", old], timeout=30_000)
         wait_until_settled(page, net, "toyscapes-image")
-        assert uploads() == before, f"a Toyscapes render made {uploads() - before} uploads: {net.log[-20:]}"
+        assert net.uploads() == before, f"a Toyscapes render made {net.uploads() - before} uploads: {net.log[-20:]}"
     assert errors == [], f"JavaScript errors on the page: {errors}"
 
 

@@ -487,7 +487,7 @@ def _stroke(page, y: float) -> None:
 
 def _editor_state(page) -> dict:
     return page.evaluate("() => { const s = window.__synthkitEditors?.state('pyramid-editor');"
-                         " return s ? {gen: s.gen, synced: s.synced, copies: s.copies, seen: s.seen} : null }")
+                         " return s ? {gen: s.gen, synced: s.synced, seen: s.seen} : null }")
 
 
 @pytest.mark.browser
@@ -500,13 +500,10 @@ def test_browser_editor_is_uploaded_only_after_an_edit(app_url, browser, artifac
     names = list(app.example_images())
     size = app.get_pipeline().image_size
 
-    def uploads() -> int:
-        return sum(1 for e in net.log if e[0] == "start" and e[1] == "POST" and "/upload" in e[2])
-
     def regenerate(seed: int) -> tuple[int, np.ndarray]:
         """Type the seed, click Regenerate: (uploads it made, the model-size input the server used)."""
         page.locator("#pyramid-seed input").fill(str(seed))
-        before, old = uploads(), _result_src(page, "pyramid-result")
+        before, old = net.uploads(), _result_src(page, "pyramid-result")
         page.locator("#pyramid-run").click()
         try:
             page.wait_for_function("(b) => { const i = document.querySelector('#pyramid-result img');"
@@ -515,7 +512,7 @@ def test_browser_editor_is_uploaded_only_after_an_edit(app_url, browser, artifac
             page.screenshot(path=str(artifacts_dir / "demo_inpainting_edits_fail.png"), full_page=True)
             raise AssertionError(f"no new result: {_page_messages(page)}; editor {_editor_state(page)}") from exc
         wait_until_settled(page, net, "pyramid-result")
-        return uploads() - before, read_png(_result_src(page, "pyramid-input"))
+        return net.uploads() - before, read_png(_result_src(page, "pyramid-input"))
 
     def changed_rows(shown: np.ndarray, scene: np.ndarray) -> np.ndarray:
         return np.flatnonzero((np.abs(shown.astype(int) - scene.astype(int)).sum(axis=2) > 0).any(axis=1))

@@ -243,7 +243,7 @@ class PyramidPipeline:
         in place: those of a single image given on the CPU are kept for its next call, see ``clear_cache``)."""
         key = None
         if x.shape[0] == 1 and x.device.type == "cpu" and self.FEATURE_CACHE_SIZE > 0:  # (hashed where it is)
-            data = x.detach().to(torch.float32).contiguous().numpy().tobytes()
+            data = x.detach().to(torch.float32).contiguous().numpy()  # hashed through its buffer, not copied
             key = (self.backbone, str(self.device), tuple(x.shape), hashlib.blake2b(data, digest_size=16).digest())
             with self._feature_lock:
                 hit = self._feature_cache.get(key)
